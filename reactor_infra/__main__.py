@@ -1,0 +1,5 @@
+"""`python -m reactor_infra` works the same as the `reactor-infra` command."""
+
+from .cli import main
+
+main()

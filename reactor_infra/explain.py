@@ -1,0 +1,143 @@
+"""A Plan in words and as plain data (for `explain` and `explain --json`). No Pulumi."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .plan import Plan, Tier
+from .token import SIZE_NAMES, Topology
+
+SCHEMA_VERSION = 1
+
+TIER_ROLES = {
+    Tier.LOCAL: "everything on this machine",
+    Tier.NODE: "the single node",
+    Tier.APP: "reactor-server pool",
+    Tier.EDGE: "TLS gateway",
+    Tier.INFRA: "shared infrastructure node",
+    Tier.NATS: "NATS JetStream",
+    Tier.VAULT: "OpenBao",
+    Tier.POOLER: "connection pooler",
+    Tier.DATABASE: "Postgres",
+    Tier.STORAGE: "object storage",
+}
+
+
+def describe_token(topo: Topology) -> str:
+    mods = ", ".join(m.title for m in topo.modifiers)
+    text = f"{topo.edition.title} edition, size {topo.size} ({SIZE_NAMES[topo.size]})"
+    return f"{text}, {mods}, on {topo.platform.value}" if mods else f"{text}, on {topo.platform.value}"
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """The plan as JSON-ready data. Keys are stable; new keys may be added."""
+    topo = plan.topology
+    return {
+        "schema": SCHEMA_VERSION,
+        "topology": topo.token,
+        "edition": topo.edition.value,
+        "size": topo.size,
+        "modifiers": [m.value for m in topo.modifiers],
+        "platform": topo.platform.value,
+        "summary": describe_token(topo),
+        "regions": list(plan.regions),
+        "sizing_preset": plan.sizing_preset,
+        "tiers": [
+            {
+                "name": t.name.value,
+                "services": [s.value for s in t.services],
+                "replicas": {"min": t.replicas.min, "max": t.replicas.max},
+                "regions": list(t.regions),
+                "zones": t.zones,
+                "sizing": None if t.sizing is None else {
+                    "vcpu": t.sizing.vcpu, "memory_gb": t.sizing.memory_gb, "disk_gb": t.sizing.disk_gb},
+                "public": t.public,
+                "stateful": t.stateful,
+            }
+            for t in plan.tiers
+        ],
+        "ingress": {
+            "tls": plan.ingress.tls,
+            "tier": plan.ingress.tier.value if plan.ingress.tier else None,
+            "load_balancer": plan.ingress.load_balancer,
+        },
+        "links": [
+            {"from": link.source, "to": link.target, "port": link.port,
+             "protocol": link.protocol, "purpose": link.purpose}
+            for link in plan.links
+        ],
+        "database": {
+            "hosting": plan.database.hosting.value,
+            "engine_version": plan.database.engine_version,
+            "standby": plan.database.standby,
+            "cross_region_replica": plan.database.cross_region_replica,
+            "max_connections": plan.database.max_connections,
+            "pool_max_per_node": plan.database.pool_max_per_node,
+            "tenant_databases": plan.database.tenant_databases,
+        },
+        "storage": plan.storage.value,
+        "vault": {"mode": plan.vault.value, "seal": plan.vault_seal},
+        "nats": plan.nats,
+        "pooler": None if plan.pooler is None else {
+            "kind": plan.pooler.kind, "mode": plan.pooler.mode, "port": plan.pooler.port},
+        "policy": {
+            "protect": plan.policy.protect,
+            "backup_retention_days": plan.policy.backup_retention_days,
+            "customer_managed_keys": plan.policy.customer_managed_keys,
+            "multi_tenant": plan.policy.multi_tenant,
+            "tenant_provider": plan.policy.tenant_provider,
+            "free_tier_quotas": plan.policy.free_tier_quotas,
+        },
+        # names and how each is made; values never exist here
+        "secrets": [
+            {"name": s.name, "generator": s.generator, "purpose": s.purpose, "env": s.env}
+            for s in plan.secrets
+        ],
+        "notes": list(plan.notes),
+    }
+
+
+def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
+    """Sections of (heading, lines) that say what the plan builds and why."""
+    topo = plan.topology
+    tiers = []
+    for t in plan.tiers:
+        services = ", ".join(s.value for s in t.services) or "(managed by the platform)"
+        where = f"in {', '.join(t.regions)}" + (f" across {t.zones} zones" if t.zones > 1 else "")
+        size = f"; {t.sizing}" if t.sizing else ""
+        scaled = " (autoscaled)" if t.replicas.autoscaled else ""
+        tiers.append(f"{t.name.value:<9} ×{t.replicas}{scaled}  {services} — {TIER_ROLES[t.name]} {where}{size}")
+    db = plan.database
+    data = [
+        f"database: {db.hosting.value} Postgres {db.engine_version}"
+        + (", standby in another zone" if db.standby else "")
+        + (f", read replica in {db.cross_region_replica}" if db.cross_region_replica else "")
+        + f"; max_connections {db.max_connections}, pool_max {db.pool_max_per_node} per app node",
+        f"storage: {plan.storage.value}",
+        f"vault: {plan.vault.value}" + (f" (seal: {plan.vault_seal})" if plan.vault_seal else ""),
+        "realtime/pubsub: NATS" if plan.nats else "realtime/pubsub: in process",
+    ]
+    if plan.pooler:
+        data.append(f"pooler: {plan.pooler.kind}, {plan.pooler.mode} mode on :{plan.pooler.port}")
+    if db.tenant_databases:
+        data.append("tenants: one tenant_<ref> database each, behind the pooler when there is one")
+    pol = plan.policy
+    policy = [
+        f"protect stateful resources: {'yes' if pol.protect else 'no'}",
+        f"backups kept {pol.backup_retention_days} days; "
+        f"{'customer-managed' if pol.customer_managed_keys else 'platform-managed'} encryption keys",
+    ]
+    if pol.multi_tenant:
+        quotas = ", ".join(f"{k} {v}" for k, v in (pol.free_tier_quotas or {}).items())
+        policy.append(f"multi-tenant ({pol.tenant_provider}); free tier: {quotas}")
+    links = [str(link) for link in plan.links] or ["none: nothing listens beyond 127.0.0.1"]
+    secrets = [f"{s.name} ({s.generator}) — {s.purpose}" for s in plan.secrets]
+    return [
+        (f"{topo.token}: {describe_token(topo)}", [f"regions: {', '.join(plan.regions)}; sizing preset: {plan.sizing_preset}"]),
+        ("tiers", tiers),
+        ("data", data),
+        ("links (each is one firewall rule; nothing else is open)", links),
+        ("secrets (generated, never shown)", secrets),
+        ("policy", policy),
+        *([("notes", list(plan.notes))] if plan.notes else []),
+    ]
