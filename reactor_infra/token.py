@@ -190,7 +190,7 @@ def rule_problems(edition: Edition, size: int, mods: frozenset[Modifier], platfo
 
 # --- parsing ------------------------------------------------------------------------------
 
-_HEAD = re.compile(r"^(?P<edition>[^\d+@]*)(?P<size>\d*)(?P<rest>.*)$", re.S)
+_HEAD = re.compile(r"^(?P<edition>[^\d+@]*)(?P<size>\d*)(?P<rest>.*)$", re.DOTALL)
 
 
 def _did_you_mean(given: str, choices: list[str]) -> str:

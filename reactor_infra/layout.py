@@ -1,0 +1,239 @@
+"""The vocabulary of a Plan: tiers, services, ports and the frozen records a Plan is made of.
+
+Kept apart from `plan.py` (which decides) so that this file only describes. No Pulumi.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .settings import StackSettings
+from .token import Topology
+
+
+class Tier(StrEnum):
+    LOCAL = "local"
+    NODE = "node"
+    APP = "app"
+    EDGE = "edge"
+    INFRA = "infra"
+    NATS = "nats"
+    VAULT = "vault"
+    POOLER = "pooler"
+    DATABASE = "database"
+    STORAGE = "storage"
+
+
+class Service(StrEnum):
+    REACTOR_SERVER = "reactor-server"
+    POSTGRES = "postgres"
+    OPENBAO = "openbao"
+    NATS = "nats"
+    CADDY = "caddy"
+    GATEWAY_SERVER = "gateway-server"
+    SUPAVISOR = "supavisor"
+    PGBOUNCER = "pgbouncer"
+
+
+INTERNET = "internet"
+LOAD_BALANCER = "load-balancer"
+
+# Ports (runtime reference §3).
+HTTP, HTTPS, REACTOR, POSTGRES_PORT = 80, 443, 8000, 5432
+VAULT_API, VAULT_CLUSTER, NATS_CLIENT, NATS_ROUTES, NATS_MONITOR = 8200, 8201, 4222, 6222, 8222
+POOLER_TXN, POOLER_SESSION, GATEWAY_PORT, CADDY_ADMIN = 6543, 5432, 9000, 2019
+
+
+class VaultMode(StrEnum):
+    EMBEDDED = "embedded"  # the runtime's own vault, a local path + a 64-hex master key
+    ENV = "env"  # several app nodes, no OpenBao yet: secrets injected as REACTOR_* env from the platform store
+    OPENBAO = "openbao"
+
+
+class StorageBackend(StrEnum):
+    FS = "fs"
+    S3 = "s3"
+
+
+class DatabaseHosting(StrEnum):
+    BESIDE = "beside"  # a postgres next to the server (size 1-2)
+    MANAGED = "managed"  # the cloud's managed Postgres
+    NODE = "node"  # a Postgres node/container we run (local, onprem)
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    vcpu: float
+    memory_gb: float
+    disk_gb: int
+
+    def __str__(self) -> str:
+        return f"{self.vcpu:g} vCPU / {self.memory_gb:g} GB / {self.disk_gb} GB"
+
+
+SIZING_PRESETS: dict[str, Sizing] = {
+    "dev": Sizing(1, 1, 10),
+    "staging": Sizing(1, 1, 10),
+    "small": Sizing(2, 4, 50),
+    "active": Sizing(4, 8, 100),
+}
+# Support tiers (gateway, NATS, OpenBao, pooler) stay small whatever the preset: they are not
+# where Reactor spends CPU. Disk is for JetStream and raft.
+SUPPORT_SIZING = Sizing(1, 2, 20)
+
+
+@dataclass(frozen=True, slots=True)
+class Replicas:
+    min: int
+    max: int
+
+    @property
+    def count(self) -> int:
+        """How many run at first (the minimum)."""
+        return self.min
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.max > self.min
+
+    def __str__(self) -> str:
+        return f"{self.min}-{self.max}" if self.autoscaled else str(self.min)
+
+
+@dataclass(frozen=True, slots=True)
+class TierPlan:
+    name: Tier
+    services: tuple[Service, ...]
+    replicas: Replicas
+    regions: tuple[str, ...]
+    zones: int  # how many zones the replicas spread over (per region)
+    sizing: Sizing | None  # None: a managed service sized by the platform from `database`
+    public: bool = False  # takes traffic from the internet (directly or via the load balancer)
+    stateful: bool = False
+
+    def runs(self, service: Service) -> bool:
+        return service in self.services
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One allowed flow: exactly one firewall rule. `source`/`target` are tier names,
+    `internet` or `load-balancer`."""
+
+    source: str
+    target: str
+    port: int
+    purpose: str
+    protocol: str = "tcp"
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.target} :{self.port}/{self.protocol} ({self.purpose})"
+
+
+@dataclass(frozen=True, slots=True)
+class Ingress:
+    tls: str  # "none" | "caddy" | "load-balancer": who terminates TLS
+    tier: Tier | None  # the tier whose nodes take public traffic (None at size 1)
+    load_balancer: bool  # a platform load balancer in front of `tier`
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    hosting: DatabaseHosting
+    engine_version: str
+    standby: bool  # a synchronous standby in another zone (+ha)
+    cross_region_replica: str | None  # region of a read replica (+mr)
+    sizing: Sizing
+    max_connections: int
+    pool_max_per_node: int  # Reactor.toml database.pool_max; × app nodes stays under max_connections
+    tenant_databases: bool  # C from size 3: one tenant_<ref> database per tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Pooler:
+    kind: str  # "pgbouncer" | "supavisor"
+    mode: str  # "transaction" | "session"
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What the edition changes: defaults, never layout."""
+
+    protect: bool  # Pulumi `protect` + deletion protection on stateful resources
+    backup_retention_days: int
+    customer_managed_keys: bool  # encrypt with our own KMS key where the platform has one
+    multi_tenant: bool
+    tenant_provider: str | None  # runtime [cloud] provider: single_node | shared_cluster
+    free_tier_quotas: dict[str, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret the install needs. Generated (never shown) unless `generator` is `init`."""
+
+    name: str
+    generator: str  # "token" (48 url-safe chars) | "base64-32" | "hex-64" | "password" | "init"
+    purpose: str
+    env: str | None = None  # the REACTOR_* variable that carries it into reactor-server
+
+
+FREE_TIER_QUOTAS = {
+    "requests_per_minute": 1000,
+    "concurrent_functions": 10,
+    "db_connections": 5,
+    "storage_gb": 1,
+    "bandwidth_gb_per_month": 5,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    topology: Topology
+    settings: StackSettings
+    regions: tuple[str, ...]
+    tiers: tuple[TierPlan, ...]
+    links: tuple[Link, ...]
+    ingress: Ingress
+    database: Database
+    pooler: Pooler | None
+    storage: StorageBackend
+    vault: VaultMode
+    vault_seal: str | None
+    nats: bool  # a NATS server exists (otherwise realtime/pubsub stay in process)
+    policy: Policy
+    secrets: tuple[Secret, ...]
+    sizing_preset: str
+    notes: tuple[str, ...] = field(default=())
+
+    # --- lookups platforms use -----------------------------------------------------------
+    @property
+    def primary_region(self) -> str:
+        return self.regions[0]
+
+    def tier(self, name: Tier | str) -> TierPlan | None:
+        return next((t for t in self.tiers if t.name == name), None)
+
+    def has(self, name: Tier | str) -> bool:
+        return self.tier(name) is not None
+
+    def tier_of(self, service: Service) -> TierPlan | None:
+        """The tier a service runs on (the first one, for services on several)."""
+        return next((t for t in self.tiers if service in t.services), None)
+
+    @property
+    def app_tier(self) -> TierPlan:
+        tier = self.tier_of(Service.REACTOR_SERVER)
+        assert tier is not None
+        return tier
+
+    def links_into(self, target: Tier | str) -> tuple[Link, ...]:
+        return tuple(link for link in self.links if link.target == target)
+
+    def secret(self, name: str) -> Secret:
+        return next(s for s in self.secrets if s.name == name)
+
+    @property
+    def stack_name(self) -> str:
+        return self.topology.slug
