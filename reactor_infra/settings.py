@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from .errors import SettingsError, UserError, shorten
 from .token import Platform, Topology, parse
+
+# Settings are frozen dataclasses, validated by pydantic (`load_settings`) only when a stack
+# file or mapping is read: importing pydantic's BaseModel costs ~45 ms, and `explain TOKEN`
+# without a stack file must start within 1.5x of `import pydantic, typer` (benchmarks/).
+# `extra="forbid"` makes pydantic name every unknown key.
+_FORBID = {"extra": "forbid"}
 
 CONFIG_NAMESPACE = "reactor-infra"
 
@@ -40,17 +45,21 @@ DEFAULT_REGIONS: dict[Platform, tuple[str, ...]] = {
     Platform.FLY: ("iad", "ord"),
 }
 
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ValueError(f"{key}: {message}")
 
 
-class Images(_Strict):
+@dataclass(frozen=True)
+class Images:
     """Container image for every service. All configurable; v1 publishes no reactor image, so
     pin your own build (with the `openbao` feature when the vault is OpenBao)."""
+
+    __pydantic_config__ = _FORBID
 
     reactor_server: str = "ghcr.io/reactor-cloud/reactor:1.0.0"
     gateway_server: str = "ghcr.io/reactor-cloud/reactor-gateway-server:1.0.0"
@@ -61,56 +70,57 @@ class Images(_Strict):
     pgbouncer: str = "edoburu/pgbouncer:v1.24.1-p0"
     supavisor: str = "supabase/supavisor:2.5.1"
 
-    @field_validator("*")
-    @classmethod
-    def _image_ref(cls, v: str) -> str:
-        if not v or any(ch.isspace() for ch in v) or v.endswith(":"):
-            raise ValueError(f"'{shorten(v)}' is not an image reference such as 'postgres:16'")
-        return v
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            ref = getattr(self, f.name)
+            _check(isinstance(ref, str) and bool(ref) and not any(c.isspace() for c in ref)
+                   and not ref.endswith(":"),
+                   f"images.{f.name}", f"'{shorten(str(ref))}' is not an image reference such as 'postgres:16'")
 
 
-class StackSettings(_Strict):
-    """What a stack may set besides the token (each key optional)."""
+@dataclass(frozen=True)
+class StackSettings:
+    """What a stack may set besides the token (each key optional; defaults in words below)."""
 
-    project_name: str = Field("reactor", description="project name; used in physical names and Reactor.toml [project] name")
-    domain: str | None = Field(None, description="public domain for the API (TLS certificate, DNS record); none: the platform's address")
-    acme_email: str | None = Field(None, description="contact for Let's Encrypt; none: certificates without a contact")
-    regions: tuple[str, ...] | None = Field(None, description="regions, the first primary; none: the platform's defaults")
-    sizing: SizingPreset | None = Field(None, description="dev | staging | small | active; none: chosen from edition and size")
-    pooler: Literal["pgbouncer", "supavisor"] = Field("pgbouncer", description="connection pooler from size 6")
-    vault_seal: Literal["shamir", "awskms", "gcpckms", "azurekeyvault"] | None = Field(
-        None, description="OpenBao seal; none: the cloud's KMS, shamir on local/onprem")
-    images: Images = Field(default_factory=Images, description="image reference per service")
-    extras: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per-platform settings, keyed by platform name (checked by the platform)")
+    __pydantic_config__ = _FORBID
 
-    @field_validator("project_name")
-    @classmethod
-    def _project_name(cls, v: str) -> str:
-        if not _LABEL.match(v) or len(v) > 24:
-            raise ValueError(f"'{shorten(v)}' must be 1-24 lowercase letters, digits or '-'")
-        return v
+    # project name, used in physical names and Reactor.toml [project]; default "reactor"
+    project_name: str = "reactor"
+    # public domain for the API (TLS certificate, DNS record); none: the platform's address
+    domain: str | None = None
+    # contact for Let's Encrypt; none: certificates without a contact address
+    acme_email: str | None = None
+    # regions, the first primary; none: the platform's defaults (DEFAULT_REGIONS)
+    regions: tuple[str, ...] | None = None
+    # dev | staging | small | active; none: chosen from edition and size
+    sizing: SizingPreset | None = None
+    # connection pooler from size 6; default pgbouncer (transaction mode)
+    pooler: Literal["pgbouncer", "supavisor"] = "pgbouncer"
+    # OpenBao seal; none: the cloud's KMS, shamir on local and onprem
+    vault_seal: Literal["shamir", "awskms", "gcpckms", "azurekeyvault"] | None = None
+    # image reference per service; default the Images defaults
+    images: Images = field(default_factory=Images)
+    # per-platform settings keyed by platform name, checked by that platform; default none
+    extras: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, v: str | None) -> str | None:
-        if v is not None and not _DOMAIN.match(v):
-            raise ValueError(f"'{shorten(v)}' is not a lowercase DNS name such as 'api.example.com'")
-        return v
-
-    @field_validator("regions", mode="before")
-    @classmethod
-    def _regions(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            v = [v]
-        if v is not None and (not v or not all(isinstance(r, str) and r for r in v)):
-            raise ValueError("must be a list of region names such as ['us-east-1', 'us-west-2']")
-        if v is not None and len(set(v)) != len(v):
-            raise ValueError("lists a region twice")
-        return v
+    def __post_init__(self) -> None:
+        _check(isinstance(self.project_name, str) and bool(_LABEL.match(self.project_name)), "project_name",
+               f"'{shorten(str(self.project_name))}' must be 1-24 lowercase letters, digits or '-'")
+        if self.domain is not None:
+            _check(bool(_DOMAIN.match(self.domain)), "domain",
+                   f"'{shorten(self.domain)}' is not a lowercase DNS name such as 'api.example.com'")
+        if isinstance(self.regions, str):  # one region may be written as text
+            object.__setattr__(self, "regions", (self.regions,))
+        elif self.regions is not None:
+            object.__setattr__(self, "regions", tuple(self.regions))
+            _check(bool(self.regions) and all(isinstance(r, str) and r for r in self.regions), "regions",
+                   "must be a list of region names such as [us-east-1, us-west-2]")
+            _check(len(set(self.regions)) == len(self.regions), "regions", "lists a region twice")
+        unknown = sorted(set(self.extras) - {p.value for p in Platform})
+        _check(not unknown, "extras", f"unknown platform {unknown}; allowed: {', '.join(p.value for p in Platform)}")
 
     def regions_for(self, topology: Topology) -> tuple[str, ...]:
-        """The regions this install uses: one, or two with +mr."""
+        """The regions this install uses: one, or two or more with +mr."""
         regions = self.regions or DEFAULT_REGIONS[topology.platform]
         if topology.mr:
             if len(regions) < 2:
@@ -120,47 +130,53 @@ class StackSettings(_Strict):
         return (regions[0],)
 
 
-def _allowed(model: type[BaseModel]) -> list[str]:
-    return list(model.model_fields)
+def allowed_keys(model: type) -> list[str]:
+    return [f.name for f in fields(model)]
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
+def _model_at(loc: tuple[Any, ...]) -> type:
     return Images if loc and loc[0] == "images" else StackSettings
 
 
-def _format_validation(err: ValidationError) -> list[str]:
+def _format_validation(err: Any) -> list[str]:
     problems = []
     for e in err.errors():
-        loc = tuple(e["loc"])
+        loc = tuple(p for p in e["loc"] if not isinstance(p, int) or len(e["loc"]) == 1)
         key = ".".join(str(p) for p in loc)
-        if e["type"] == "extra_forbidden":
-            allowed = _allowed(_model_at(loc))
+        if e["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+            allowed = allowed_keys(_model_at(loc))
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             problems.append(f"unknown key '{shorten(key)}'{hint}; allowed: {', '.join(allowed)}")
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            problems.append(f"{key}: {msg}")
+            problems.append(f"{key}: {msg}" if key else msg)
     return problems
 
 
 def load_settings(values: dict[str, Any] | None, source: str = "stack settings") -> StackSettings:
     """Validate a plain mapping (keys without the namespace) into StackSettings."""
+    from pydantic import TypeAdapter, ValidationError
+
+    if values is not None and not isinstance(values, dict):
+        raise SettingsError(source, ["settings must be a mapping of key: value"])
+    values = dict(values or {})
+    if isinstance(values.get("regions"), str):  # one region may be written as text
+        values["regions"] = [values["regions"]]
     try:
-        return StackSettings.model_validate(values or {})
+        return TypeAdapter(StackSettings).validate_python(values)
     except ValidationError as err:
         raise SettingsError(source, _format_validation(err)) from None
 
 
-class StackFile(BaseModel):
+@dataclass(frozen=True)
+class StackFile:
     """A parsed `Pulumi.<stack>.yaml`: the token, our settings and the other namespaces' config."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str
     topology: Topology
     settings: StackSettings
-    other_config: dict[str, Any] = {}
+    other_config: dict[str, Any] = field(default_factory=dict)
 
 
 def read_stack_file(path: str | Path, token: str | None = None) -> StackFile:
