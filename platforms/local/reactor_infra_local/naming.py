@@ -1,0 +1,17 @@
+"""Names for the local platform: component type tokens and deterministic physical names."""
+
+from __future__ import annotations
+
+from reactor_infra.plan import Plan
+
+PACKAGE = "reactor-infra"
+
+
+def component_type(tier: str, name: str) -> str:
+    """The ComponentResource type token; its middle part is the Reactor tier (graph.py)."""
+    return f"{PACKAGE}:{tier}:{name}"
+
+
+def physical_name(plan: Plan, tier: str, role: str) -> str:
+    """`<stack>-<tier>-<role>`: a Docker object name (container, network, volume)."""
+    return f"{plan.stack_name}-{tier}-{role}"

@@ -1,0 +1,69 @@
+"""Secrets: one pulumi_random resource per generated secret the Plan lists.
+
+Each value leaves this component as a Pulumi secret (`Output.secret`), so renders show
+`[secret]` and state keeps it encrypted. `init` secrets (OpenBao's token and unseal
+keys) only exist after `bao operator init`; Pulumi cannot produce them. On local they
+are handled by a documented manual step (see README.md in this package): the OpenBao
+token reaches reactor-server through the stack's secret config
+`reactor-infra-local:openbaoToken`, the unseal keys never enter Pulumi.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+
+from reactor_infra.plan import Plan, Secret
+
+from .naming import component_type
+
+# Stack config (namespace `reactor-infra-local`, set with `pulumi config set --secret`) that
+# carries an `init` secret once the operator has produced it.
+CONFIG_NAMESPACE = "reactor-infra-local"
+INIT_CONFIG_KEYS = {"openbao-token": "openbaoToken"}
+
+_TOKEN_LENGTH = 48  # "token": 48 URL-safe characters
+_PASSWORD_LENGTH = 32  # "password": letters and digits only, safe inside a postgres:// URL
+
+
+@dataclass(frozen=True)
+class SecretsArgs:
+    plan: Plan  # the secrets to generate come from `plan.secrets`
+
+
+class Secrets(pulumi.ComponentResource):
+    """Generates every secret of the Plan; `values[name]` is a secret Output (or None for an
+    `init` secret the operator has not supplied yet)."""
+
+    values: dict[str, pulumi.Output[str] | None]
+
+    def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(component_type("secrets", "Secrets"), name, None, opts)
+        self._name = name
+        self.values = {}
+        for secret in args.plan.secrets:
+            self.values[secret.name] = self._create(secret)
+        self.register_outputs({})
+
+    def _create(self, secret: Secret) -> pulumi.Output[str] | None:
+        child = f"{self._name}-{secret.name}"
+        opts = pulumi.ResourceOptions(parent=self)
+        if secret.generator == "token":
+            value = random.RandomPassword(child, length=_TOKEN_LENGTH, special=False, opts=opts).result
+        elif secret.generator == "password":
+            value = random.RandomPassword(child, length=_PASSWORD_LENGTH, special=False, opts=opts).result
+        elif secret.generator == "base64-32":
+            value = random.RandomBytes(child, length=32, opts=opts).base64
+        elif secret.generator == "hex-64":
+            value = random.RandomId(child, byte_length=32, opts=pulumi.ResourceOptions(
+                parent=self, additional_secret_outputs=["hex", "b64Std", "b64Url", "dec"])).hex
+        elif secret.generator == "init":
+            key = INIT_CONFIG_KEYS.get(secret.name)
+            if key is None:
+                return None  # e.g. OpenBao unseal keys: kept by the operator, never in Pulumi
+            return pulumi.Config(CONFIG_NAMESPACE).get_secret(key)
+        else:
+            raise ValueError(f"secret {secret.name}: unknown generator '{secret.generator}'")
+        return pulumi.Output.secret(value)
