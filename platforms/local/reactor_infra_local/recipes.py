@@ -109,8 +109,11 @@ def reactor_server(plan: Plan, secrets: SecretValues, reactor_toml: str,
     secret_env["REACTOR_DATABASE__URL"] = database_url(plan, secrets, direct=False)
     # fs storage, functions/sites workdirs and the embedded vault live under .reactor/
     keeps_files = plan.storage is StorageBackend.FS or plan.vault is VaultMode.EMBEDDED
+    # inside its container it listens on every interface; what reaches it from outside is
+    # decided by the published ports (127.0.0.1 only at size 1) and the networks it joins
+    plain_env = {"REACTOR_SERVER__BIND": f"{ANY}:{REACTOR}"}
     return Recipe(
-        env=env_list({}, secret_env),
+        env=env_list(plain_env, secret_env),
         working_dir=REACTOR_WORKDIR,
         uploads=(Upload(REACTOR_TOML_PATH, reactor_toml),),
         volumes={"data": f"{REACTOR_WORKDIR}/.reactor"} if keeps_files else {},

@@ -1,0 +1,231 @@
+"""The local platform over every valid `@local` token, through the offline mock render.
+
+Snapshots guard the whole graph (logical names are a contract); the semantic tests below
+say what must hold whatever the snapshot: loopback only at size 1, only Caddy's 80/443
+beyond, one container per planned service, no secret value in any render, a health check
+on every container, Reactor.toml where reactor-server reads it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reactor_infra.plan import INTERNET, Service, build_plan
+from reactor_infra.token import Platform, parse, valid_topologies
+
+render_mod = pytest.importorskip("reactor_infra.render")
+render = render_mod.render
+
+LOCAL = [t.token for t in valid_topologies(Platform.LOCAL)]
+CONTAINER = "docker:index/container:Container"
+NETWORK = "docker:index/network:Network"
+VOLUME = "docker:index/volume:Volume"
+IMAGE = "docker:index/remoteImage:RemoteImage"
+SECRET = "[secret]"
+
+_cache: dict[str, tuple[object, str]] = {}
+
+
+def rendered(token: str):
+    """(graph, its JSON text), rendered once per token for the whole module."""
+    if token not in _cache:
+        graph = render(token)
+        text = graph.to_json()
+        if not isinstance(text, str):
+            text = json.dumps(text, indent=2, sort_keys=True)
+        _cache[token] = (graph, text)
+    return _cache[token]
+
+
+def resources(token: str, type_: str | None = None) -> list[dict]:
+    doc = json.loads(rendered(token)[1])
+    return [r for r in doc["resources"] if type_ is None or r["type"] == type_]
+
+
+def containers(token: str) -> dict[str, dict]:
+    """Containers by their Docker name."""
+    return {r["inputs"]["name"]: r for r in resources(token, CONTAINER)}
+
+
+def planned(token: str) -> list[tuple[str, str]]:
+    plan = build_plan(parse(token))
+    return [(t.name.value, s.value) for t in plan.tiers for s in t.services]
+
+
+def published(container: dict) -> list[dict]:
+    return container["inputs"].get("ports") or []
+
+
+# --- the matrix -----------------------------------------------------------------------
+
+
+def test_local_builds_every_valid_local_token():
+    assert LOCAL == [f"{e}{s}@local" for e in "OE" for s in range(1, 7)] or sorted(LOCAL) == sorted(
+        f"{e}{s}@local" for e in "OE" for s in range(1, 7))
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_render_matches_snapshot(token, snapshot):
+    assert json.loads(rendered(token)[1]) == snapshot
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_second_render_is_byte_identical(token):
+    again = render(token).to_json()
+    if not isinstance(again, str):
+        again = json.dumps(again, indent=2, sort_keys=True)
+    assert again == rendered(token)[1]
+
+
+# --- exposure --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [t for t in LOCAL if t[1] == "1"])
+def test_size_1_publishes_nothing_beyond_loopback(token):
+    ports = [p for c in containers(token).values() for p in published(c)]
+    assert ports, "reactor-server is reachable on 127.0.0.1:8000"
+    assert all(p.get("ip") == "127.0.0.1" for p in ports)
+    graph = rendered(token)[0]
+    assert graph.has_resource(CONTAINER, ports=[{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}])
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_postgres_is_never_published(token):
+    for name, c in containers(token).items():
+        if name.endswith("-postgres"):
+            assert not published(c), name
+
+
+@pytest.mark.parametrize("token", [t for t in LOCAL if t[1] != "1"])
+def test_from_size_2_only_caddy_publishes_and_only_80_and_443(token):
+    plan = build_plan(parse(token))
+    publishers = {name for name, c in containers(token).items() if published(c)}
+    assert publishers == {f"{plan.stack_name}-{plan.ingress.tier}-caddy"}
+    (caddy,) = [containers(token)[n] for n in publishers]
+    assert sorted(p["external"] for p in published(caddy)) == [80, 443]
+    assert sorted(p["internal"] for p in published(caddy)) == [80, 443]
+    internet_ports = sorted(link.port for link in plan.links if link.source == INTERNET)
+    assert internet_ports == [80, 443]
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_tier_networks_are_internal_and_only_publishers_join_the_public_bridge(token):
+    plan = build_plan(parse(token))
+    public = f"{plan.stack_name}-network-public"
+    for net in resources(token, NETWORK):
+        assert net["inputs"]["internal"] is (net["inputs"]["name"] != public)
+    for name, c in containers(token).items():
+        joined = [n["name"] for n in c["inputs"].get("networksAdvanced") or []]
+        assert (public in joined) == bool(published(c)), name
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_containers_share_a_network_only_along_a_link(token):
+    """Two tiers' containers meet on a network only if the Plan has a link between them."""
+    plan = build_plan(parse(token))
+    linked = {(link.source, link.target) for link in plan.links}
+    tier_of = {f"{plan.stack_name}-{t}-{s}": t for t, s in planned(token)}
+    for name, c in containers(token).items():
+        for net in c["inputs"].get("networksAdvanced") or []:
+            net_tier = net["name"].removeprefix(f"{plan.stack_name}-network-")
+            if net_tier not in ("public", tier_of[name]):
+                assert (tier_of[name], net_tier) in linked, f"{name} on {net['name']}"
+
+
+# --- inventory ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_one_container_per_planned_service(token):
+    plan = build_plan(parse(token))
+    expected = {f"{plan.stack_name}-{t}-{s}" for t, s in planned(token)}
+    assert set(containers(token)) == expected
+    assert rendered(token)[0].count_of(CONTAINER) == len(planned(token))
+    assert rendered(token)[0].count_of(IMAGE) == len(planned(token))
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_every_container_has_a_healthcheck(token):
+    for name, c in containers(token).items():
+        tests = (c["inputs"].get("healthcheck") or {}).get("tests")
+        assert tests and tests[0] in ("CMD", "CMD-SHELL"), name
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_stateful_services_keep_data_on_named_volumes(token):
+    plan = build_plan(parse(token))
+    volumes = {r["inputs"]["name"] for r in resources(token, VOLUME)}
+    for tier, service in planned(token):
+        if service in ("postgres", "openbao", "nats"):
+            assert f"{plan.stack_name}-{tier}-{service}-data" in volumes
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_stateful_volumes_are_protected_in_edition_e(token):
+    for volume in resources(token, VOLUME):
+        assert bool(volume.get("protect")) is token.startswith("E"), volume["name"]
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_reactor_toml_is_uploaded_to_reactor_servers_working_dir(token):
+    (server,) = [c for n, c in containers(token).items() if n.endswith("-reactor-server")]
+    workdir = server["inputs"]["workingDir"]
+    files = [u["file"] for u in server["inputs"].get("uploads") or []]
+    assert f"{workdir}/Reactor.toml" in files
+
+
+@pytest.mark.parametrize("token", [t for t in LOCAL if t[1] != "1"])
+def test_config_files_are_uploaded(token):
+    plan = build_plan(parse(token))
+    uploads = {s: [u["file"] for u in containers(token)[f"{plan.stack_name}-{t}-{s}"]["inputs"].get("uploads") or []]
+               for t, s in planned(token)}
+    assert "/etc/caddy/Caddyfile" in uploads["caddy"]
+    if "openbao" in uploads:
+        assert "/openbao/config/openbao.hcl" in uploads["openbao"]
+    if "nats" in uploads:
+        assert "/etc/nats/nats.conf" in uploads["nats"]
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_containers_start_after_what_they_talk_to(token):
+    plan = build_plan(parse(token))
+    urn_of = {r["inputs"]["name"]: r["urn"] for r in resources(token, CONTAINER)}
+    (server,) = [c for n, c in containers(token).items() if n.endswith("-reactor-server")]
+    db = plan.pooler.kind if plan.pooler else "postgres"
+    (db_name,) = [n for n in urn_of if n.endswith(f"-{db}")]
+    assert urn_of[db_name] in server["dependencies"]
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_container_env_is_secret(token):
+    for name, c in containers(token).items():
+        env = c["inputs"].get("envs")
+        if env is not None:
+            assert env == SECRET, name
+            assert "envs" in c.get("secret_inputs", []), name
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_no_secret_value_appears_in_the_render(token):
+    text = rendered(token)[1]
+    for value in render_mod_fake_secret_values():
+        assert value not in text
+    assert SECRET in text
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_every_generated_plan_secret_has_a_random_resource(token):
+    plan = build_plan(parse(token))
+    names = {r["name"] for r in resources(token) if r["type"].startswith("random:")}
+    for secret in plan.secrets:
+        if secret.generator != "init":
+            assert f"secrets-{secret.name}" in names
+
+
+def render_mod_fake_secret_values() -> list[str]:
+    return list(getattr(render_mod, "FAKES", []))
