@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from reactor_infra.plan import (
+    NATS_CLIENT,
+    POSTGRES_PORT,
     REACTOR,
     VAULT_API,
     VAULT_CLUSTER,
@@ -31,7 +33,17 @@ def endpoints(plan: Plan) -> Any:
 
 
 def endpoint_map(plan: Plan, ep: Any) -> dict[str, str]:
-    return {"public_url": public_url(plan)}
+    """Addresses worth showing after `up` (container names resolve on the tier networks)."""
+    m = {"public_url": public_url(plan),
+         "reactor": f"http://{host(plan, Service.REACTOR_SERVER)}:{REACTOR}",
+         "database": f"{host(plan, Service.POSTGRES)}:{POSTGRES_PORT}"}
+    if plan.pooler:
+        m["pooler"] = f"{host(plan, Service(plan.pooler.kind))}:{plan.pooler.port}"
+    if plan.tier_of(Service.OPENBAO):
+        m["vault"] = f"http://{host(plan, Service.OPENBAO)}:{VAULT_API}"
+    if plan.tier_of(Service.NATS):
+        m["nats"] = f"nats://{host(plan, Service.NATS)}:{NATS_CLIENT}"
+    return m
 
 
 def reactor_toml(plan: Plan, ep: Any) -> str:

@@ -40,7 +40,8 @@ class Secrets(pulumi.ComponentResource):
     values: dict[str, pulumi.Output[str] | None]
 
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type("secrets", "Secrets"), name, None, opts)
+        # secret material belongs to the vault tier (graph.py `component`)
+        super().__init__(component_type("vault", "Secrets"), name, None, opts)
         self._name = name
         self.values = {}
         for secret in args.plan.secrets:
