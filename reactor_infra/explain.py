@@ -53,6 +53,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                     "vcpu": t.sizing.vcpu, "memory_gb": t.sizing.memory_gb, "disk_gb": t.sizing.disk_gb},
                 "public": t.public,
                 "stateful": t.stateful,
+                "egress": t.egress,
             }
             for t in plan.tiers
         ],
@@ -106,7 +107,8 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
         where = f"in {', '.join(t.regions)}" + (f" across {t.zones} zones" if t.zones > 1 else "")
         size = f"; {t.sizing}" if t.sizing else ""
         scaled = " (autoscaled)" if t.replicas.autoscaled else ""
-        tiers.append(f"{t.name.value:<9} ×{t.replicas}{scaled}  {services} — {TIER_ROLES[t.name]} {where}{size}")
+        out = "; calls out to the internet" if t.egress else ""
+        tiers.append(f"{t.name.value:<9} ×{t.replicas}{scaled}  {services} — {TIER_ROLES[t.name]} {where}{size}{out}")
     db = plan.database
     data = [
         f"database: {db.hosting.value} Postgres {db.engine_version}"

@@ -111,6 +111,9 @@ class TierPlan:
     sizing: Sizing | None  # None: a managed service sized by the platform from `database`
     public: bool = False  # takes traffic from the internet (directly or via the load balancer)
     stateful: bool = False
+    # may open connections to the internet (webhooks, SMTP, ACME, a cloud KMS); inbound
+    # flows are the links, outbound ones beyond the links are only this
+    egress: bool = False
 
     def runs(self, service: Service) -> bool:
         return service in self.services

@@ -10,6 +10,8 @@ and never re-decide any of it. No Pulumi, no cloud SDK.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .layout import (  # noqa: F401 - re-exported: platforms import the vocabulary from here
     CADDY_ADMIN,
     FREE_TIER_QUOTAS,
@@ -225,6 +227,7 @@ def build_plan(topology: Topology, settings: StackSettings | None = None) -> Pla
             pooler = Pooler("pgbouncer", "transaction", POOLER_TXN)  # >= 1.21 with max_prepared_statements
     has_nats = any(Service.NATS in t.services for t in tiers)
 
+    tiers = [replace(t, egress=_egress(t, seal)) for t in tiers]
     links = _links(topo, tiers, ingress, pooler, policy)
     secrets = _secrets(topo, vault, seal, pooler, has_nats, policy, tiers)
     if ingress.tier is None:
@@ -235,6 +238,14 @@ def build_plan(topology: Topology, settings: StackSettings | None = None) -> Pla
         vault_seal=seal, nats=has_nats, policy=policy, secrets=secrets, sizing_preset=preset,
         notes=tuple(notes),
     )
+
+
+def _egress(tier: TierPlan, seal: str | None) -> bool:
+    """reactor-server calls out (webhooks, SMTP, functions), Caddy needs ACME, OpenBao reaches
+    a cloud KMS to unseal. NATS, the pooler and the database never need the internet."""
+    if {Service.REACTOR_SERVER, Service.CADDY} & set(tier.services):
+        return True
+    return Service.OPENBAO in tier.services and seal not in (None, "shamir")
 
 
 def _links(topo, tiers, ingress, pooler, policy) -> tuple[Link, ...]:

@@ -65,7 +65,7 @@ class Images:
     gateway_server: str = "ghcr.io/reactor-cloud/reactor-gateway-server:1.0.0"
     postgres: str = "postgres:16"
     openbao: str = "openbao/openbao:2.2.0"
-    nats: str = "nats:2.10"
+    nats: str = "nats:2.10-alpine"  # the alpine image has wget for the /healthz probe
     caddy: str = "caddy:2"
     pgbouncer: str = "edoburu/pgbouncer:v1.24.1-p0"
     supavisor: str = "supabase/supavisor:2.5.1"

@@ -303,3 +303,13 @@ def test_platform_is_in_the_plan_but_layout_is_shared_across_clouds():
     layouts = {p: [(t.name, t.services, t.replicas) for t in plan_of(f"E6+ha@{p.value}").tiers]
                for p in (Platform.AWS, Platform.GCP, Platform.AZURE, Platform.FLY)}
     assert len({repr(v) for v in layouts.values()}) == 1
+
+
+def test_only_tiers_that_call_out_get_internet_egress():
+    plan = plan_of("E6+ha@aws")
+    egress = {t.name for t in plan.tiers if t.egress}
+    # app: webhooks/SMTP; edge: ACME; vault: the KMS that unseals it
+    assert egress == {Tier.APP, Tier.EDGE, Tier.VAULT}
+    onprem = plan_of("E6@onprem")
+    assert not onprem.tier(Tier.VAULT).egress  # shamir: no KMS to reach
+    assert not any(t.egress for t in plan.tiers if t.name in (Tier.NATS, Tier.POOLER, Tier.DATABASE))
