@@ -141,7 +141,10 @@ def _database_via_pooler(plan: Plan) -> bool:
 
 
 def _postgres_url(ep: Endpoints, *, pooled: bool, database: str, password: str | None) -> str:
-    host, port = (ep.pooler_host, ep.pooler_port) if pooled else (ep.database_host, ep.database_port)
+    if pooled:
+        host, port = _need(ep.pooler_host, "pooler_host"), ep.pooler_port
+    else:
+        host, port = ep.database_host, ep.database_port
     user = f"{ep.database_user}:{password}" if password else ep.database_user
     return f"postgres://{user}@{host}:{port}/{database}"
 
@@ -178,6 +181,13 @@ def _put(table: Table, key: str, value: object, why: str | None = None) -> None:
     if why:
         item.comment(why)
     table.add(key, item)
+
+
+def _need(value: str | None, field: str) -> str:
+    """An Endpoints field this plan needs; a platform that left it empty gets a clear error."""
+    if not value:
+        raise ValueError(f"Endpoints.{field} is required by this plan")
+    return value
 
 
 def _header(plan: Plan, ep: Endpoints) -> list[str]:
@@ -246,7 +256,7 @@ def _storage(plan: Plan, ep: Endpoints) -> Table:
         _put(storage, "fs_base_path", f"{STATE_DIR}/storage")
         return storage
     _put(storage, "backend", "s3", "several app nodes share one bucket; credentials: AWS default chain")
-    _put(storage, "s3_bucket", ep.s3_bucket)
+    _put(storage, "s3_bucket", _need(ep.s3_bucket, "s3_bucket"))
     if ep.s3_region:
         _put(storage, "s3_region", ep.s3_region)
     if ep.s3_endpoint:
@@ -259,7 +269,7 @@ def _vault(plan: Plan, ep: Endpoints) -> Table:
         vault = _table("needs a reactor-server built with --features openbao; the kv and transit",
                        "mounts must exist before start. token: REACTOR_VAULT__TOKEN")
         _put(vault, "backend", "openbao")
-        _put(vault, "address", ep.openbao_address)
+        _put(vault, "address", _need(ep.openbao_address, "openbao_address"))
         _put(vault, "kv_mount", "secret", "KV v2")
         _put(vault, "transit_mount", "transit")
         _put(vault, "auth_method", "token")

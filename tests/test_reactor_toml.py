@@ -321,3 +321,9 @@ def _table_at(d: dict[str, Any], path: str) -> dict[str, Any] | None:
         if d is None:
             return None
     return d
+
+
+def test_endpoints_missing_an_address_the_plan_needs_fail_clearly():
+    plan = plan_for("E5@aws")
+    with pytest.raises(ValueError, match="openbao_address"):
+        render_reactor_toml(plan, replace(default_endpoints(plan), openbao_address=None))
