@@ -220,11 +220,13 @@ def build_plan(topology: Topology, settings: StackSettings | None = None) -> Pla
                                        Platform.AZURE: "azurekeyvault"}.get(topo.platform, "shamir")
     pooler = None
     if size >= 6:
-        if settings.pooler == "supavisor":
-            # Supavisor's transaction mode breaks sqlx's named prepared statements (runtime ref §5)
-            pooler = Pooler("supavisor", "session", POOLER_SESSION)
-        else:
-            pooler = Pooler("pgbouncer", "transaction", POOLER_TXN)  # >= 1.21 with max_prepared_statements
+        # Session mode for both poolers: reactor-server runs sqlx migrations at every start
+        # (and in each new tenant database), and sqlx takes a session-level advisory lock for
+        # them; in transaction mode lock and unlock can land on different server connections
+        # and the next start waits forever. Supavisor's transaction mode also breaks sqlx's
+        # named prepared statements (runtime ref §5). The pooler still caps and queues the
+        # server connections of every app node.
+        pooler = Pooler(settings.pooler, "session", POOLER_SESSION)
     has_nats = any(Service.NATS in t.services for t in tiers)
 
     tiers = [replace(t, egress=_egress(t, seal)) for t in tiers]

@@ -138,7 +138,7 @@ def test_size_6_separates_all():
     assert not plan.has(Tier.INFRA)
     assert all(len(t.services) <= 2 for t in plan.tiers)
     ports = {(link.source, link.target, link.port) for link in plan.links}
-    assert ("app", "pooler", 6543) in ports and ("pooler", "database", 5432) in ports
+    assert ("app", "pooler", 5432) in ports and ("pooler", "database", 5432) in ports
     assert ("app", "database", 5432) not in ports  # O/E reach data through the pooler only
 
 
@@ -231,9 +231,9 @@ def test_supavisor_runs_in_session_mode():
     assert "supavisor-secret-key-base" in {s.name for s in plan.secrets}
 
 
-def test_pgbouncer_runs_in_transaction_mode():
+def test_pgbouncer_runs_in_session_mode_so_migration_locks_hold():
     plan = plan_of("E6@aws")
-    assert (plan.pooler.kind, plan.pooler.mode, plan.pooler.port) == ("pgbouncer", "transaction", 6543)
+    assert (plan.pooler.kind, plan.pooler.mode, plan.pooler.port) == ("pgbouncer", "session", 5432)
 
 
 def test_openbao_seal_defaults_to_the_clouds_kms_and_shamir_elsewhere():
