@@ -1,0 +1,436 @@
+"""Node configuration files, rendered from the Plan by pure functions (DESIGN §2, §4).
+
+Each function takes a `Plan` plus the few facts only a platform knows (addresses, names) and
+returns the file's text: same input, byte-identical output. No secret value is ever written:
+secrets are references the program resolves at boot (`$NATS_APP_PASSWORD` in nats.conf, env
+files written to a tmpfs by a boot step in compose, the node's cloud identity for a KMS seal).
+
+The text configs are Jinja2 templates (`templates/` in a checkout, `reactor_infra/_templates`
+when installed) rendered with `StrictUndefined`, so a missing value is an error, never an empty
+string. compose.yaml and cloud-init are YAML documents, built as dicts and dumped with PyYAML in
+a fixed key order (`_yaml`), which is safer than templating indentation. Every output is checked
+in tests by the program that reads it (tests/test_templates.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from .plan import (
+    CADDY_ADMIN,
+    GATEWAY_PORT,
+    HTTP,
+    HTTPS,
+    NATS_CLIENT,
+    NATS_MONITOR,
+    NATS_ROUTES,
+    REACTOR,
+    VAULT_API,
+    VAULT_CLUSTER,
+    Plan,
+    Service,
+)
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# Installed wheels carry the templates inside the package; an editable checkout reads the repo's.
+TEMPLATE_DIRS = (_PACKAGE_DIR / "_templates", _PACKAGE_DIR.parent / "templates")
+
+
+def template_dir() -> Path:
+    """Where the Jinja2 templates are: the installed copy first, else the checkout's."""
+    for candidate in TEMPLATE_DIRS:
+        if (candidate / "Caddyfile.j2").is_file():
+            return candidate
+    raise FileNotFoundError(f"reactor-infra templates not found in {', '.join(map(str, TEMPLATE_DIRS))}")
+
+
+@lru_cache(maxsize=1)
+def _jinja() -> jinja2.Environment:
+    # No autoescape: these are config formats, not HTML. Values that reach a template are
+    # checked (`_token`) or quoted with `quote` (a JSON string is a valid HCL and nats.conf string;
+    # Jinja's `tojson` would HTML-escape `<` and `>`).
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["quote"] = lambda value: json.dumps(str(value), ensure_ascii=False)
+    return env
+
+
+def _render(name: str, plan: Plan, **values: Any) -> str:
+    return _jinja().get_template(name).render(token=str(plan.topology), stack=plan.stack_name, **values)
+
+
+_SAFE = re.compile(r"^[A-Za-z0-9._:/\[\]@*-]+$")
+
+
+def _token(value: str, what: str) -> str:
+    """A bare word in a config file: no spaces, quotes or braces that could change its syntax."""
+    if not isinstance(value, str) or not _SAFE.match(value):
+        raise ValueError(f"{what}: {value!r} is not a plain name or address")
+    return value
+
+
+# --- Caddy ------------------------------------------------------------------------------------
+
+
+def _hostless(site_address: str) -> bool:
+    """`:443`, `http://`, `https://:8443`: an address without a host name."""
+    host = re.sub(r"^https?://", "", site_address)
+    return host == "" or host.startswith(":")
+
+
+def _is_ip(site_address: str) -> bool:
+    host = re.sub(r"^https?://", "", site_address).rsplit(":", 1)[0].strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _upstream(address: str) -> str:
+    if address.startswith("https://"):
+        raise ValueError(f"upstream {address!r}: reactor-server speaks plain HTTP; give host:port")
+    return _token(address.removeprefix("http://"), "upstream")
+
+
+def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: bool,
+              acme_email: str | None = None) -> str:
+    """The Caddyfile of the ingress: TLS, reverse proxy to reactor-server, admin paths blocked.
+
+    `site_address` decides how TLS behaves (Caddy's automatic HTTPS):
+    - a domain (`api.example.com`): a public ACME certificate, HTTP redirected to HTTPS;
+    - `localhost` or an IP address: a certificate from Caddy's internal CA (clients must trust it);
+    - `:80` (any host-less port but 443) / `http://...`: plain HTTP, no certificate (TLS ends
+      elsewhere, e.g. at a load balancer);
+    - `:443` / `https://` (no host): on-demand certificates, so it needs `gateway=True`.
+    `upstreams` are reactor-server `host:port`s (plain HTTP, health-checked on `/health`).
+    `gateway=True` (gateway-server beside Caddy) adds on-demand TLS asking
+    `http://localhost:9000/ask` and, for a domain site, a catch-all `https://` site for tenant
+    and custom domains. Caddy's admin API stays on localhost:2019 (gateway-server needs it).
+    """
+    site = _token(site_address, "site_address")
+    if not upstreams:
+        raise ValueError("caddyfile needs at least one upstream")
+    # Caddy serves a host-less address on any port but 443 as plain HTTP
+    plain_http = site.startswith("http://") or (_hostless(site) and not site.startswith("https://")
+                                                and not site.endswith(f":{HTTPS}"))
+    hostless_tls = _hostless(site) and not plain_http
+    if hostless_tls and not gateway:
+        raise ValueError(f"site_address {site!r} has no host to certify; give a domain, or gateway=True "
+                         "for on-demand certificates")
+    return _render(
+        "Caddyfile.j2", plan,
+        site_address=site,
+        upstreams=[_upstream(u) for u in upstreams],
+        gateway=gateway,
+        acme_email=_token(acme_email, "acme_email") if acme_email else None,
+        on_demand_site=hostless_tls,
+        catch_all=gateway and not _hostless(site) and not _is_ip(site) and not plain_http,
+    )
+
+
+# --- NATS -------------------------------------------------------------------------------------
+
+NATS_APP_USER, NATS_ROUTE_USER = "reactor", "route"
+NATS_APP_PASSWORD_ENV, NATS_CLUSTER_PASSWORD_ENV = "NATS_APP_PASSWORD", "NATS_CLUSTER_PASSWORD"
+
+
+def _route_var(index: int) -> str:
+    return f"NATS_ROUTE_{index}"
+
+
+def nats_route_env(routes: list[str]) -> dict[str, str]:
+    """The route variables nats.conf reads -> the URL each must hold, with the cluster password
+    as `${NATS_CLUSTER_PASSWORD}`; the platform expands it at boot (compose interpolation,
+    envsubst), so the password only ever exists in the node's environment."""
+    return {_route_var(i): f"nats-route://{NATS_ROUTE_USER}:${{{NATS_CLUSTER_PASSWORD_ENV}}}@{_route_host(r)}"
+            for i, r in enumerate(routes, start=1)}
+
+
+def _route_host(route: str) -> str:
+    host = _token(route.removeprefix("nats-route://"), "route")
+    return host if re.search(r":\d+$", host) else f"{host}:{NATS_ROUTES}"
+
+
+def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
+              store_dir: str = "/data/jetstream", monitor_host: str = "127.0.0.1") -> str:
+    """nats.conf for one NATS server with JetStream: clients on 4222 (user `reactor`, password
+    `$NATS_APP_PASSWORD`), monitoring on `monitor_host`:8222 (loopback by default: never a link).
+
+    `cluster=True`: cluster `<stack>` on 6222, route user `route` / `$NATS_CLUSTER_PASSWORD`;
+    `routes` are the *other* servers (`host` or `host:port`), each read from `$NATS_ROUTE_<n>`
+    whose value `nats_route_env(routes)` gives. Every variable must be set where nats-server runs.
+    """
+    if cluster and not routes:
+        raise ValueError("a NATS cluster needs the other servers as routes")
+    if routes and not cluster:
+        raise ValueError("routes are only for cluster=True")
+    return _render(
+        "nats.conf.j2", plan,
+        server_name=_token(server_name, "server_name"),
+        client_port=NATS_CLIENT, routes_port=NATS_ROUTES, monitor_port=NATS_MONITOR,
+        monitor_host=_token(monitor_host, "monitor_host"), store_dir=store_dir,
+        app_user=NATS_APP_USER, app_password_env=NATS_APP_PASSWORD_ENV,
+        cluster=cluster, cluster_name=plan.stack_name, route_user=NATS_ROUTE_USER,
+        cluster_password_env=NATS_CLUSTER_PASSWORD_ENV,
+        route_vars=list(nats_route_env(routes)),
+    )
+
+
+# --- OpenBao ----------------------------------------------------------------------------------
+
+# The keys each auto-unseal seal needs. Credentials are never among them: the node's cloud
+# identity (instance role, service account, managed identity) reaches the key.
+SEAL_KEYS: dict[str, tuple[str, ...]] = {
+    "shamir": (),
+    "awskms": ("region", "kms_key_id"),
+    "gcpckms": ("project", "region", "key_ring", "crypto_key"),
+    "azurekeyvault": ("tenant_id", "vault_name", "key_name"),
+}
+_PLACEHOLDER = "<fill:{}>"
+_PLACEHOLDER_RE = re.compile(r"<fill:([a-z_]+)>")
+
+
+def unfilled(text: str) -> list[str]:
+    """Placeholders a platform has not filled yet (an offline render shows them; a node must not)."""
+    return _PLACEHOLDER_RE.findall(text)
+
+
+def openbao_hcl(plan: Plan, *, node_id: str, peers: list[str], seal: str, api_addr: str,
+                cluster_addr: str, seal_config: Mapping[str, str] | None = None,
+                data_dir: str = "/openbao/data", tls_cert_file: str | None = None,
+                tls_key_file: str | None = None) -> str:
+    """openbao.hcl: raft storage (one node, or `peers` = the other nodes' API URLs to
+    retry_join), listener 8200 / cluster 8201, `ui = false`.
+
+    `seal`: `shamir` (no stanza: the operator unseals) or `awskms` / `gcpckms` / `azurekeyvault`,
+    whose key ids come in `seal_config` (`SEAL_KEYS`); a key not given renders as `<fill:key>`
+    (see `unfilled`). TLS on the listener when both `tls_*_file` are given, else plain HTTP
+    on the private network.
+    """
+    if seal not in SEAL_KEYS:
+        raise ValueError(f"seal {seal!r}: allowed {', '.join(SEAL_KEYS)}")
+    given = dict(seal_config or {})
+    unknown = sorted(set(given) - set(SEAL_KEYS[seal]))
+    if unknown:
+        raise ValueError(f"seal_config for {seal}: unknown {unknown}; allowed {list(SEAL_KEYS[seal])}")
+    if (tls_cert_file is None) != (tls_key_file is None):
+        raise ValueError("give both tls_cert_file and tls_key_file, or neither")
+    pairs = [(k, given.get(k, _PLACEHOLDER.format(k))) for k in SEAL_KEYS[seal]]
+    return _render(
+        "openbao.hcl.j2", plan,
+        node_id=_token(node_id, "node_id"), api_addr=api_addr, cluster_addr=cluster_addr,
+        peers=[p for p in peers if p != api_addr], data_dir=data_dir,
+        api_port=VAULT_API, cluster_port=VAULT_CLUSTER,
+        tls_cert_file=tls_cert_file, tls_key_file=tls_key_file,
+        seal_name=None if seal == "shamir" else seal, seal_config=pairs,
+    )
+
+
+# --- YAML documents ---------------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks, so embedded files stay readable."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _yaml(doc: Mapping[str, Any]) -> str:
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120,
+                     allow_unicode=True)
+
+
+def _comment(lines: Sequence[str]) -> str:
+    return "".join(f"# {line}\n" for line in lines)
+
+
+# --- compose (sizes 1 and 2: one box) ---------------------------------------------------------
+
+COMPOSE_WORKDIR = "/srv/reactor"  # reactor-server reads Reactor.toml from its working directory
+DEFAULT_SECRETS_DIR = "/run/reactor"  # tmpfs (systemd RuntimeDirectory): secrets never touch disk
+_DB = "reactor"
+
+
+def compose_env_files(plan: Plan) -> dict[str, list[str]]:
+    """Env file (in the secrets directory) -> the variables the platform writes there at boot.
+    The values are the plan's secrets; `reactor_toml.runtime_env` says which fills which."""
+    from .reactor_toml import runtime_env
+
+    files = {"reactor.env": sorted(runtime_env(plan)), "postgres.env": ["POSTGRES_PASSWORD"]}
+    if plan.app_tier.runs(Service.GATEWAY_SERVER):
+        files["gateway.env"] = ["DATABASE_URL"]
+    return files
+
+
+def _healthcheck(test: list[str], start_period: str = "30s") -> dict[str, Any]:
+    return {"test": test, "interval": "10s", "timeout": "5s", "retries": 5, "start_period": start_period}
+
+
+def _healthy(*services: str) -> dict[str, dict[str, str]]:
+    return {str(s): {"condition": "service_healthy"} for s in services}
+
+
+def _compose_services(plan: Plan, images: Mapping[str, str], paths: Mapping[str, str]) -> dict[str, Any]:
+    secrets = paths["secrets_dir"]
+    tier = plan.app_tier
+    size1 = plan.topology.size == 1
+    server: dict[str, Any] = {
+        "image": images[Service.REACTOR_SERVER], "restart": "unless-stopped",
+        "working_dir": COMPOSE_WORKDIR, "env_file": [f"{secrets}/reactor.env"],
+        "volumes": [f"{paths['reactor_toml']}:{COMPOSE_WORKDIR}/Reactor.toml:ro",
+                    f"reactor-state:{COMPOSE_WORKDIR}/.reactor"],
+        # /health only proves liveness; `doctor` pings the database (runtime ref §1)
+        "healthcheck": _healthcheck(["CMD", "reactor-server", "doctor"], "60s"),
+        "stop_grace_period": "40s",  # reactor-server drains for 30 s on SIGTERM
+        "depends_on": _healthy(*[s for s in (Service.POSTGRES, Service.OPENBAO) if tier.runs(s)]),
+    }
+    if size1:
+        # Reactor.toml binds 127.0.0.1 for a bare process; in a container that would be unreachable,
+        # so it listens on all of its own interfaces and only the host's loopback is published.
+        server["environment"] = {"REACTOR_SERVER__BIND": f"0.0.0.0:{REACTOR}"}
+        server["ports"] = [f"127.0.0.1:{REACTOR}:{REACTOR}"]
+    else:
+        server["expose"] = [str(REACTOR)]
+    services: dict[str, Any] = {str(Service.REACTOR_SERVER): server}
+    services[str(Service.POSTGRES)] = {
+        "image": images[Service.POSTGRES], "restart": "unless-stopped",
+        "environment": {"POSTGRES_USER": _DB, "POSTGRES_DB": _DB},
+        "env_file": [f"{secrets}/postgres.env"],
+        "volumes": ["postgres-data:/var/lib/postgresql/data"],
+        "healthcheck": _healthcheck(["CMD", "pg_isready", "-U", _DB, "-d", _DB]),
+    }
+    if tier.runs(Service.OPENBAO):
+        services[str(Service.OPENBAO)] = {
+            "image": images[Service.OPENBAO], "restart": "unless-stopped",
+            "command": ["server", "-config=/openbao/config/openbao.hcl"],
+            "environment": {"BAO_ADDR": f"http://127.0.0.1:{VAULT_API}"},
+            "volumes": [f"{paths['openbao_hcl']}:/openbao/config/openbao.hcl:ro", "openbao-data:/openbao/data"],
+            # exit 0 only when initialised and unsealed: reactor-server waits for a usable vault
+            "healthcheck": _healthcheck(["CMD", "bao", "status"]),
+        }
+    if tier.runs(Service.CADDY):
+        services[str(Service.CADDY)] = {
+            "image": images[Service.CADDY], "restart": "unless-stopped",
+            "ports": [f"{HTTP}:{HTTP}", f"{HTTPS}:{HTTPS}"],
+            "volumes": [f"{paths['caddyfile']}:/etc/caddy/Caddyfile:ro", "caddy-data:/data", "caddy-config:/config"],
+            "healthcheck": _healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://localhost:{CADDY_ADMIN}/config/"]),
+            "depends_on": _healthy(str(Service.REACTOR_SERVER)),
+        }
+    if tier.runs(Service.GATEWAY_SERVER):
+        # gateway-server hard-codes Caddy's admin at localhost:2019 and Caddy asks localhost:9000:
+        # sharing Caddy's network namespace makes both "localhost" true.
+        gateway_env = {"GATEWAY_LISTEN_ADDR": f"127.0.0.1:{GATEWAY_PORT}",
+                       "CADDY_ADMIN_ADDR": f"http://localhost:{CADDY_ADMIN}",
+                       "DEFAULT_BACKEND": f"{Service.REACTOR_SERVER}:{REACTOR}"}
+        if plan.settings.acme_email:
+            gateway_env["ACME_EMAIL"] = plan.settings.acme_email
+        services[str(Service.GATEWAY_SERVER)] = {
+            "image": images[Service.GATEWAY_SERVER], "restart": "unless-stopped",
+            "network_mode": f"service:{Service.CADDY}",
+            "environment": gateway_env, "env_file": [f"{secrets}/gateway.env"],
+            "depends_on": {**_healthy(str(Service.POSTGRES)), str(Service.CADDY): {"condition": "service_started"}},
+        }
+    return services
+
+
+def compose_yaml(plan: Plan, *, reactor_toml: str, image_overrides: Mapping[str, str] | None = None,
+                 caddyfile: str = "./Caddyfile", openbao_hcl: str = "./openbao.hcl",
+                 secrets_dir: str = DEFAULT_SECRETS_DIR) -> str:
+    """compose.yaml for sizes 1 and 2 (the Plan's one tier on one box).
+
+    `reactor_toml`, `caddyfile`, `openbao_hcl` are host paths of the rendered files (relative to
+    the compose directory or absolute); `secrets_dir` holds the env files the platform writes
+    at boot (`compose_env_files`). Start order is health-gated. Size 1 publishes only
+    127.0.0.1:8000; size 2 only Caddy's 80/443. `image_overrides`: service name -> image.
+    """
+    if plan.topology.size > 2:
+        raise ValueError(f"compose.yaml is for sizes 1 and 2 (given {plan.topology}); larger sizes span nodes")
+    if "\n" in reactor_toml:
+        raise ValueError("reactor_toml is the host path of Reactor.toml, not its content")
+    paths = {"reactor_toml": reactor_toml, "caddyfile": caddyfile, "openbao_hcl": openbao_hcl,
+             "secrets_dir": secrets_dir}
+    for what, path in paths.items():
+        _token(path, what)
+    known = {str(s) for s in plan.app_tier.services}
+    unknown = sorted(set(image_overrides or {}) - known)
+    if unknown:
+        raise ValueError(f"image_overrides: {unknown} do not run here; services: {sorted(known)}")
+    images = {s: (image_overrides or {}).get(str(s)) or getattr(plan.settings.images, str(s).replace("-", "_"))
+              for s in plan.app_tier.services}
+    services = _compose_services(plan, images, paths)
+    volume_names = sorted({v.split(":")[0] for svc in services.values() for v in svc.get("volumes", [])
+                           if not v.startswith((".", "/"))})
+    header = [f"compose.yaml for {plan.topology} (stack {plan.stack_name}), rendered by reactor-infra.",
+              f"Secrets come from env files in {secrets_dir}, written at boot; none is in this file:"]
+    header += [f"  {name}: {', '.join(names)}" for name, names in compose_env_files(plan).items()
+               if any(name in str(svc.get("env_file")) for svc in services.values())]
+    return _comment(header) + _yaml({"services": services, "volumes": {v: {} for v in volume_names}})
+
+# --- systemd and cloud-init ------------------------------------------------------------------
+
+DEFAULT_COMPOSE_COMMAND = "/usr/bin/docker compose"
+
+
+def systemd_units(plan: Plan, *, compose_dir: str, pre_start: list[str] | None = None,
+                  compose_command: str = DEFAULT_COMPOSE_COMMAND) -> dict[str, str]:
+    """Unit file name -> content: `reactor.service` runs the node's compose project in the
+    foreground (restarted by systemd). `pre_start` commands run first, e.g. the platform's
+    step that fetches secrets into /run/reactor; a leading `-` tolerates their failure."""
+    compose = f"{compose_command} -p {_token(plan.settings.project_name, 'project')} -f {compose_dir}/compose.yaml"
+    text = _render("reactor.service.j2", plan, unit_name="reactor.service", compose_dir=_token(compose_dir, "compose_dir"),
+                   compose=compose, pre_start=list(pre_start or []))
+    return {"reactor.service": text}
+
+
+SYSTEMD_DIR = "/etc/systemd/system"
+
+
+def cloud_init(plan: Plan, *, files: dict[str, str], units: dict[str, str], pre_commands: list[str],
+               packages: list[str]) -> str:
+    """`#cloud-config` user data: installs `packages`, writes `files` (absolute path -> text,
+    mode 0640) and `units` (into /etc/systemd/system, 0644), runs `pre_commands`, then enables
+    and starts the units. User data is readable through the cloud's metadata service, so an
+    env file (`*.env`) is refused: secrets are fetched at boot, never shipped here."""
+    for path in files:
+        if not path.startswith("/"):
+            raise ValueError(f"file {path!r}: give an absolute path")
+        if path.endswith(".env") or "/secrets" in path:
+            raise ValueError(f"file {path!r} looks like secrets; fetch those at boot, never in user data")
+    write_files = [{"path": path, "owner": "root:root", "permissions": "0640", "content": text}
+                   for path, text in files.items()]
+    write_files += [{"path": f"{SYSTEMD_DIR}/{name}", "owner": "root:root", "permissions": "0644",
+                     "content": text} for name, text in units.items()]
+    runcmd: list[Any] = list(pre_commands)
+    runcmd.append(["systemctl", "daemon-reload"])
+    runcmd += [["systemctl", "enable", "--now", name] for name in units]
+    doc: dict[str, Any] = {"package_update": True, "packages": list(packages),
+                           "write_files": write_files, "runcmd": runcmd}
+    header = [f"user data for {plan.topology} (stack {plan.stack_name}), rendered by reactor-infra.",
+              "No secret is written here: the node fetches them at boot."]
+    return "#cloud-config\n" + _comment(header) + _yaml(doc)
+
+
+__all__ = [
+    "caddyfile", "cloud_init", "compose_env_files", "compose_yaml", "nats_conf", "nats_route_env",
+    "openbao_hcl", "systemd_units", "template_dir", "unfilled",
+]
