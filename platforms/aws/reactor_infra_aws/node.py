@@ -1,0 +1,137 @@
+"""Node: the EC2 instance of a single-node tier, its data volume, and its Elastic IP association.
+
+The instance boots from its user data (cloud-init: Docker, the compose project, the boot
+step that fetches secrets from SSM). IMDSv2 only, with a hop limit of 1 so containers cannot
+borrow the instance role; root and data volumes encrypted. Postgres and OpenBao keep their
+data on a separate EBS volume, so the instance can be replaced without losing it. With
+`protect`, the instance and volume are Pulumi-protected, termination is disabled
+and deleting the volume leaves a final snapshot. The address itself is an `Address`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from reactor_infra.plan import Plan
+
+from .naming import component_type, physical_name, tags
+
+# The data volume's device name as attached; Nitro instances show it as an NVMe disk, and
+# the boot script finds it as the one disk that is not the root disk.
+DATA_DEVICE = "/dev/sdf"
+
+
+@dataclass(frozen=True)
+class NodeArgs:
+    plan: Plan  # names, tags and policy.protect
+    tier: str  # the tier this node is (the node tier at size 2)
+    instance_type: str  # EC2 type, from the tier's sizing or extras.aws.instance_type
+    ami: pulumi.Input[str]  # AMI id (resolved from the public SSM parameter)
+    subnet_id: pulumi.Input[str]
+    availability_zone: str  # the subnet's zone; the data volume must be in it too
+    security_group_ids: Sequence[pulumi.Input[str]]
+    address_allocation_id: pulumi.Input[str]  # the Elastic IP (`Address`) this node answers on
+    instance_profile: pulumi.Input[str]  # name of the instance profile
+    user_data: pulumi.Input[str]  # the #cloud-config document (no secret values)
+    data_volume_gb: int  # Postgres, OpenBao and the runtime's state
+    root_volume_gb: int = 20  # default 20 GiB: OS and images
+    # KMS key for both volumes; none: the AWS-managed aws/ebs key (still encrypted)
+    kms_key_id: pulumi.Input[str] | None = None
+    # EC2 key pair for SSH; none (reach the node through SSM Session Manager)
+    key_name: str | None = None
+    # what must exist before the instance boots (e.g. the seal key's alias); default nothing
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class Node(pulumi.ComponentResource):
+    """`instance` and `data_volume`."""
+
+    def __init__(self, name: str, args: NodeArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(component_type(args.tier, "Node"), name, None, opts)
+        self._name, self._args, self._plan = name, args, args.plan
+        self._protect = args.plan.policy.protect
+        self.data_volume = self._create_data_volume()
+        self.instance = self._create_instance()
+        self._attach_data_volume()
+        self._associate_address()
+        self.register_outputs({"instance_id": self.instance.id})
+
+    def _tags(self, role: str) -> dict[str, str]:
+        return tags(self._plan, self._args.tier, physical_name(self._plan, self._args.tier, role))
+
+    def _create_data_volume(self) -> aws.ebs.Volume:
+        args = self._args
+        return aws.ebs.Volume(
+            f"{self._name}-data",
+            availability_zone=args.availability_zone,
+            size=args.data_volume_gb,
+            type="gp3",
+            encrypted=True,
+            kms_key_id=args.kms_key_id,
+            final_snapshot=self._protect,
+            tags=self._tags("data"),
+            opts=pulumi.ResourceOptions(parent=self, protect=self._protect),
+        )
+
+    def _create_instance(self) -> aws.ec2.Instance:
+        args = self._args
+        return aws.ec2.Instance(
+            f"{self._name}-instance",
+            ami=args.ami,
+            instance_type=args.instance_type,
+            subnet_id=args.subnet_id,
+            availability_zone=args.availability_zone,
+            vpc_security_group_ids=list(args.security_group_ids),
+            iam_instance_profile=args.instance_profile,
+            key_name=args.key_name,
+            # the public address is the Elastic IP, attached once the instance runs
+            associate_public_ip_address=False,
+            user_data=args.user_data,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",  # IMDSv2 only
+                http_put_response_hop_limit=1,  # containers cannot reach the instance role
+                instance_metadata_tags="disabled",
+            ),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_type="gp3",
+                volume_size=args.root_volume_gb,
+                encrypted=True,
+                kms_key_id=args.kms_key_id,
+                delete_on_termination=True,
+                tags=self._tags("root"),
+            ),
+            disable_api_termination=self._protect,
+            monitoring=self._protect,  # detailed (1-minute) metrics where the edition protects
+            tags=self._tags("instance"),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=self._protect,
+                depends_on=list(args.depends_on),
+                # a newer AMI behind the SSM parameter must not replace a running node
+                ignore_changes=["ami"],
+            ),
+        )
+
+    def _attach_data_volume(self) -> None:
+        aws.ec2.VolumeAttachment(
+            f"{self._name}-data-attachment",
+            device_name=DATA_DEVICE,
+            volume_id=self.data_volume.id,
+            instance_id=self.instance.id,
+            # stop the instance before detaching, so Postgres never loses its disk while running
+            stop_instance_before_detaching=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _associate_address(self) -> None:
+        aws.ec2.EipAssociation(
+            f"{self._name}-address",
+            allocation_id=self._args.address_allocation_id,
+            instance_id=self.instance.id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

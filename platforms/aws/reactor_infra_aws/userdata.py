@@ -1,0 +1,210 @@
+"""The node's user data: a `#cloud-config` built from the shared renderers (`templating`,
+`reactor_toml`) with this platform's paths, plus two small boot scripts.
+
+- `reactor-prepare-node` (first boot, cloud-init runcmd): formats the data volume once and
+  mounts it at /var/lib/docker/volumes (so Postgres, OpenBao and the runtime's state live on
+  it), installs Docker and the compose plugin, makes the rendered config files readable by
+  the containers' users.
+- `reactor-fetch-secrets` (every start, `ExecStartPre` of reactor.service): reads this
+  install's SecureString parameters with the instance role and writes the env files compose
+  reads into /run/reactor (tmpfs, 0700 directory, 0600 files). No secret value is ever in the
+  user data, which anyone with ec2:DescribeInstanceAttribute can read.
+
+Pure functions of the Plan and a few names: deterministic, no Pulumi.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reactor_infra import templating
+from reactor_infra.plan import REACTOR, VAULT_API, VAULT_CLUSTER, Plan, Service
+from reactor_infra.reactor_toml import PASSWORD_REF, Endpoints, runtime_env
+
+COMPOSE_DIR = "/opt/reactor"
+SECRETS_DIR = "/run/reactor"  # reactor.service's RuntimeDirectory: tmpfs, root only
+DATA_MOUNT = "/var/lib/docker/volumes"  # compose's named volumes live on the data volume
+DATA_LABEL = "reactor-data"
+PREPARE_SCRIPT = "/usr/local/sbin/reactor-prepare-node"
+FETCH_SCRIPT = "/usr/local/sbin/reactor-fetch-secrets"
+# Docker Compose v2 plugin (AL2023 packages Docker but not the plugin); verified by its checksum.
+COMPOSE_VERSION = "2.29.7"
+PACKAGES = ["docker"]
+
+_REF = re.compile(r"\$\{([a-z0-9-]+)\}")
+
+
+@dataclass(frozen=True)
+class NodeFiles:
+    """What the user data needs to know besides the Plan."""
+
+    endpoints: Endpoints  # addresses in Reactor.toml (compose service names at size 2)
+    site_address: str  # Caddy's site: the domain, or the Elastic IP (Caddy's internal CA)
+    parameters: Mapping[str, str]  # plan secret name -> SSM parameter name
+    placeholder: str  # the value of an `init` parameter the operator has not set yet
+    seal_alias: str | None  # OpenBao's awskms key alias; none when the seal is not awskms
+
+
+def env_files(plan: Plan, endpoints: Endpoints) -> dict[str, dict[str, str]]:
+    """Env file name -> variable -> its value as a template over plan secrets (`${name}`)."""
+    reactor = {var: (f"${{{src}}}" if src in {s.name for s in plan.secrets} else src)
+               for var, src in runtime_env(plan, endpoints).items()}
+    password = PASSWORD_REF
+    values = {
+        "reactor.env": reactor,
+        "postgres.env": {"POSTGRES_PASSWORD": password},
+        # gateway-server LISTENs on Postgres: a direct connection, like reactor-server's at size 2
+        "gateway.env": {"DATABASE_URL": reactor.get("REACTOR_DATABASE__URL", "")},
+    }
+    wanted = templating.compose_env_files(plan)
+    files = {}
+    for name, variables in wanted.items():
+        if name not in values:
+            raise ValueError(f"aws: no values for env file {name}")
+        missing = sorted(set(variables) - set(values[name]))
+        if missing:
+            raise ValueError(f"aws: no value for {missing} in {name}")
+        files[name] = {var: values[name][var] for var in sorted(variables)}
+    return files
+
+
+def _sh_template(template: str, var_of: Mapping[str, str]) -> str:
+    """`postgres://reactor:${database-password}@...` -> a double-quoted shell word."""
+    out = []
+    pos = 0
+    for m in _REF.finditer(template):
+        out.append(_dq(template[pos:m.start()]))
+        out.append(f"${{{var_of[m.group(1)]}}}")
+        pos = m.end()
+    out.append(_dq(template[pos:]))
+    return '"' + "".join(out) + '"'
+
+
+def _dq(text: str) -> str:
+    return re.sub(r'([\\"$`])', r"\\\1", text)
+
+
+def _var(secret: str) -> str:
+    return "s_" + secret.replace("-", "_")
+
+
+def fetch_secrets_script(plan: Plan, files: NodeFiles) -> str:
+    """The boot step that turns SSM parameters into compose's env files (no values inside)."""
+    envs = env_files(plan, files.endpoints)
+    used = sorted({m for vals in envs.values() for v in vals.values() for m in _REF.findall(v)})
+    unknown = [s for s in used if s not in files.parameters]
+    if unknown:
+        raise ValueError(f"aws: secrets {unknown} have no SSM parameter")
+    optional = {s.name for s in plan.secrets if s.generator == "init"}
+    var_of = {s: _var(s) for s in used}
+    lines = [
+        "#!/bin/sh",
+        f"# reactor-fetch-secrets for {plan.topology} (stack {plan.stack_name}), rendered by reactor-infra.",
+        "# Reads this install's SecureString parameters with the instance role and writes the env",
+        f"# files compose reads into {SECRETS_DIR} (tmpfs), readable by root only.",
+        "set -eu",
+        "umask 077",
+        f"export AWS_DEFAULT_REGION={shlex.quote(plan.primary_region)}",
+        "get() {",
+        "  tries=0",
+        '  until aws ssm get-parameter --with-decryption --name "$1" --query Parameter.Value --output text; do',
+        "    tries=$((tries + 1))",
+        '    [ "$tries" -lt 12 ] || return 1',
+        "    sleep 5",
+        "  done",
+        "}",
+        f"placeholder={shlex.quote(files.placeholder)}",
+    ]
+    for secret in used:
+        lines.append(f"{var_of[secret]}=$(get {shlex.quote(files.parameters[secret])})")
+    lines += [f"mkdir -p {SECRETS_DIR}", f"chmod 0700 {SECRETS_DIR}",
+              f'tmp=$(mktemp -d {SECRETS_DIR}/.fetch.XXXXXX)']
+    for name, variables in envs.items():
+        lines.append(f": > \"$tmp/{name}\"")
+        for var, template in variables.items():
+            refs = _REF.findall(template)
+            write = f"printf '%s=%s\\n' {var} {_sh_template(template, var_of)} >> \"$tmp/{name}\""
+            opt = [r for r in refs if r in optional]
+            if opt:
+                cond = " && ".join(f'[ "${{{var_of[r]}}}" != "$placeholder" ]' for r in opt)
+                lines.append(f"if {cond}; then {write}; "
+                             f"else echo 'reactor-fetch-secrets: {var} not set yet (see README: OpenBao init)' >&2; fi")
+            else:
+                lines.append(write)
+    for name in envs:
+        lines.append(f'chmod 0600 "$tmp/{name}" && mv -f "$tmp/{name}" {SECRETS_DIR}/{name}')
+    lines.append('rmdir "$tmp"')
+    return "\n".join(lines) + "\n"
+
+
+def prepare_node_script(plan: Plan) -> str:
+    """First boot: data volume, Docker, the compose plugin, readable config files."""
+    url = f"https://github.com/docker/compose/releases/download/v{COMPOSE_VERSION}/docker-compose-linux-x86_64"
+    return "\n".join([
+        "#!/bin/sh",
+        f"# reactor-prepare-node for {plan.topology} (stack {plan.stack_name}), rendered by reactor-infra.",
+        "set -eu",
+        "# wait for the way out (the Elastic IP is attached just after the instance starts)",
+        "n=0; until curl -fsS --max-time 5 -o /dev/null https://github.com; do",
+        '  n=$((n + 1)); [ "$n" -lt 60 ] || { echo "no internet access" >&2; exit 1; }; sleep 5; done',
+        "# the data volume: the one disk that is not the root disk; formatted on first use only",
+        'root=$(lsblk -no PKNAME "$(findmnt -no SOURCE /)")',
+        'disk=""; n=0',
+        'while [ -z "$disk" ]; do',
+        '  disk=$(lsblk -dnpo NAME,TYPE | awk -v root="/dev/$root" \'$2 == "disk" && $1 != root {print $1; exit}\')',
+        '  [ -n "$disk" ] && break',
+        '  n=$((n + 1)); [ "$n" -lt 60 ] || { echo "data volume not attached" >&2; exit 1; }; sleep 5',
+        "done",
+        f'blkid "$disk" >/dev/null 2>&1 || mkfs.ext4 -q -L {DATA_LABEL} "$disk"',
+        f"mkdir -p {DATA_MOUNT}",
+        f"grep -q 'LABEL={DATA_LABEL}' /etc/fstab || "
+        f"echo 'LABEL={DATA_LABEL} {DATA_MOUNT} ext4 defaults,nofail,x-systemd.before=docker.service 0 2' >> /etc/fstab",
+        f"mountpoint -q {DATA_MOUNT} || mount {DATA_MOUNT}",
+        "# Docker and the compose plugin",
+        "command -v docker >/dev/null || dnf install -y docker",
+        "if ! docker compose version >/dev/null 2>&1; then",
+        "  mkdir -p /usr/local/lib/docker/cli-plugins",
+        f"  curl -fsSL -o /tmp/docker-compose {url}",
+        f'  echo "$(curl -fsSL {url}.sha256 | cut -d" " -f1)  /tmp/docker-compose" | sha256sum -c -',
+        "  install -m 0755 /tmp/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose",
+        "fi",
+        "systemctl enable --now docker",
+        "# the config files hold no secret; the containers' own users must read them",
+        f"chmod 0644 {COMPOSE_DIR}/*",
+        "",
+    ])
+
+
+def cloud_config(plan: Plan, files: NodeFiles, reactor_toml: str) -> str:
+    """The user data for the size-2 node (compose: reactor-server, postgres, openbao, caddy)."""
+    node_files = {
+        f"{COMPOSE_DIR}/Reactor.toml": reactor_toml,
+        f"{COMPOSE_DIR}/Caddyfile": templating.caddyfile(
+            plan,
+            site_address=files.site_address,
+            upstreams=[f"{Service.REACTOR_SERVER}:{REACTOR}"],
+            gateway=plan.tier_of(Service.GATEWAY_SERVER) is not None,
+            acme_email=plan.settings.acme_email,
+        ),
+    }
+    if plan.tier_of(Service.OPENBAO) is not None:
+        seal = plan.vault_seal or "shamir"
+        seal_config = ({"region": plan.primary_region, "kms_key_id": files.seal_alias}
+                       if seal == "awskms" and files.seal_alias else None)
+        node_files[f"{COMPOSE_DIR}/openbao.hcl"] = templating.openbao_hcl(
+            plan, node_id=str(Service.OPENBAO), peers=[], seal=seal,
+            api_addr=f"http://{Service.OPENBAO}:{VAULT_API}",
+            cluster_addr=f"http://{Service.OPENBAO}:{VAULT_CLUSTER}",
+            seal_config=seal_config,
+        )
+    node_files[f"{COMPOSE_DIR}/compose.yaml"] = templating.compose_yaml(
+        plan, reactor_toml="./Reactor.toml", caddyfile="./Caddyfile", openbao_hcl="./openbao.hcl",
+        secrets_dir=SECRETS_DIR)
+    node_files[PREPARE_SCRIPT] = prepare_node_script(plan)
+    node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files)
+    units = templating.systemd_units(plan, compose_dir=COMPOSE_DIR, pre_start=[f"/bin/sh {FETCH_SCRIPT}"])
+    return templating.cloud_init(plan, files=node_files, units=units,
+                                 pre_commands=[f"/bin/sh {PREPARE_SCRIPT}"], packages=PACKAGES)
