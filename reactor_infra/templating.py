@@ -290,67 +290,68 @@ def _healthy(*services: str) -> dict[str, dict[str, str]]:
     return {str(s): {"condition": "service_healthy"} for s in services}
 
 
-def _compose_services(plan: Plan, images: Mapping[str, str], paths: Mapping[str, str]) -> dict[str, Any]:
-    secrets = paths["secrets_dir"]
-    tier = plan.app_tier
-    size1 = plan.topology.size == 1
+def _reactor_server(plan: Plan, paths: Mapping[str, str]) -> dict[str, Any]:
     server: dict[str, Any] = {
-        "image": images[Service.REACTOR_SERVER], "restart": "unless-stopped",
-        "working_dir": COMPOSE_WORKDIR, "env_file": [f"{secrets}/reactor.env"],
+        "working_dir": COMPOSE_WORKDIR, "env_file": [f"{paths['secrets_dir']}/reactor.env"],
         "volumes": [f"{paths['reactor_toml']}:{COMPOSE_WORKDIR}/Reactor.toml:ro",
                     f"reactor-state:{COMPOSE_WORKDIR}/.reactor"],
         # /health only proves liveness; `doctor` pings the database (runtime ref §1)
         "healthcheck": _healthcheck(["CMD", "reactor-server", "doctor"], "60s"),
         "stop_grace_period": "40s",  # reactor-server drains for 30 s on SIGTERM
-        "depends_on": _healthy(*[s for s in (Service.POSTGRES, Service.OPENBAO) if tier.runs(s)]),
+        "depends_on": _healthy(*[s for s in (Service.POSTGRES, Service.OPENBAO) if plan.app_tier.runs(s)]),
     }
-    if size1:
+    if plan.topology.size == 1:
         # Reactor.toml binds 127.0.0.1 for a bare process; in a container that would be unreachable,
         # so it listens on all of its own interfaces and only the host's loopback is published.
         server["environment"] = {"REACTOR_SERVER__BIND": f"0.0.0.0:{REACTOR}"}
         server["ports"] = [f"127.0.0.1:{REACTOR}:{REACTOR}"]
     else:
-        server["expose"] = [str(REACTOR)]
-    services: dict[str, Any] = {str(Service.REACTOR_SERVER): server}
-    services[str(Service.POSTGRES)] = {
-        "image": images[Service.POSTGRES], "restart": "unless-stopped",
-        "environment": {"POSTGRES_USER": _DB, "POSTGRES_DB": _DB},
-        "env_file": [f"{secrets}/postgres.env"],
-        "volumes": ["postgres-data:/var/lib/postgresql/data"],
-        "healthcheck": _healthcheck(["CMD", "pg_isready", "-U", _DB, "-d", _DB]),
-    }
-    if tier.runs(Service.OPENBAO):
-        services[str(Service.OPENBAO)] = {
-            "image": images[Service.OPENBAO], "restart": "unless-stopped",
-            "command": ["server", "-config=/openbao/config/openbao.hcl"],
+        server["expose"] = [str(REACTOR)]  # only Caddy reaches it, on the compose network
+    return server
+
+
+def _postgres(plan: Plan, paths: Mapping[str, str]) -> dict[str, Any]:
+    return {"environment": {"POSTGRES_USER": _DB, "POSTGRES_DB": _DB},
+            "env_file": [f"{paths['secrets_dir']}/postgres.env"],  # POSTGRES_PASSWORD
+            "volumes": ["postgres-data:/var/lib/postgresql/data"],
+            "healthcheck": _healthcheck(["CMD", "pg_isready", "-U", _DB, "-d", _DB])}
+
+
+def _openbao(plan: Plan, paths: Mapping[str, str]) -> dict[str, Any]:
+    return {"command": ["server", "-config=/openbao/config/openbao.hcl"],
             "environment": {"BAO_ADDR": f"http://127.0.0.1:{VAULT_API}"},
             "volumes": [f"{paths['openbao_hcl']}:/openbao/config/openbao.hcl:ro", "openbao-data:/openbao/data"],
             # exit 0 only when initialised and unsealed: reactor-server waits for a usable vault
-            "healthcheck": _healthcheck(["CMD", "bao", "status"]),
-        }
-    if tier.runs(Service.CADDY):
-        services[str(Service.CADDY)] = {
-            "image": images[Service.CADDY], "restart": "unless-stopped",
-            "ports": [f"{HTTP}:{HTTP}", f"{HTTPS}:{HTTPS}"],
+            "healthcheck": _healthcheck(["CMD", "bao", "status"])}
+
+
+def _caddy(plan: Plan, paths: Mapping[str, str]) -> dict[str, Any]:
+    admin = f"http://localhost:{CADDY_ADMIN}/config/"
+    return {"ports": [f"{HTTP}:{HTTP}", f"{HTTPS}:{HTTPS}"],
             "volumes": [f"{paths['caddyfile']}:/etc/caddy/Caddyfile:ro", "caddy-data:/data", "caddy-config:/config"],
-            "healthcheck": _healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://localhost:{CADDY_ADMIN}/config/"]),
-            "depends_on": _healthy(str(Service.REACTOR_SERVER)),
-        }
-    if tier.runs(Service.GATEWAY_SERVER):
-        # gateway-server hard-codes Caddy's admin at localhost:2019 and Caddy asks localhost:9000:
-        # sharing Caddy's network namespace makes both "localhost" true.
-        gateway_env = {"GATEWAY_LISTEN_ADDR": f"127.0.0.1:{GATEWAY_PORT}",
-                       "CADDY_ADMIN_ADDR": f"http://localhost:{CADDY_ADMIN}",
-                       "DEFAULT_BACKEND": f"{Service.REACTOR_SERVER}:{REACTOR}"}
-        if plan.settings.acme_email:
-            gateway_env["ACME_EMAIL"] = plan.settings.acme_email
-        services[str(Service.GATEWAY_SERVER)] = {
-            "image": images[Service.GATEWAY_SERVER], "restart": "unless-stopped",
-            "network_mode": f"service:{Service.CADDY}",
-            "environment": gateway_env, "env_file": [f"{secrets}/gateway.env"],
-            "depends_on": {**_healthy(str(Service.POSTGRES)), str(Service.CADDY): {"condition": "service_started"}},
-        }
-    return services
+            "healthcheck": _healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", admin]),
+            "depends_on": _healthy(Service.REACTOR_SERVER)}
+
+
+def _gateway_server(plan: Plan, paths: Mapping[str, str]) -> dict[str, Any]:
+    # gateway-server hard-codes Caddy's admin at localhost:2019 and Caddy asks localhost:9000:
+    # sharing Caddy's network namespace makes both "localhost" true.
+    env = {"GATEWAY_LISTEN_ADDR": f"127.0.0.1:{GATEWAY_PORT}", "CADDY_ADMIN_ADDR": f"http://localhost:{CADDY_ADMIN}",
+           "DEFAULT_BACKEND": f"{Service.REACTOR_SERVER}:{REACTOR}"}
+    if plan.settings.acme_email:
+        env["ACME_EMAIL"] = plan.settings.acme_email
+    return {"network_mode": f"service:{Service.CADDY}", "environment": env,
+            "env_file": [f"{paths['secrets_dir']}/gateway.env"],  # DATABASE_URL (holds the password)
+            "depends_on": {**_healthy(Service.POSTGRES), str(Service.CADDY): {"condition": "service_started"}}}
+
+
+_COMPOSE_SERVICES = {Service.REACTOR_SERVER: _reactor_server, Service.POSTGRES: _postgres,
+                     Service.OPENBAO: _openbao, Service.CADDY: _caddy, Service.GATEWAY_SERVER: _gateway_server}
+
+
+def _compose_services(plan: Plan, images: Mapping[str, str], paths: Mapping[str, str]) -> dict[str, Any]:
+    return {str(s): {"image": images[s], "restart": "unless-stopped", **_COMPOSE_SERVICES[s](plan, paths)}
+            for s in plan.app_tier.services}
 
 
 def compose_yaml(plan: Plan, *, reactor_toml: str, image_overrides: Mapping[str, str] | None = None,
@@ -396,6 +397,8 @@ def systemd_units(plan: Plan, *, compose_dir: str, pre_start: list[str] | None =
     """Unit file name -> content: `reactor.service` runs the node's compose project in the
     foreground (restarted by systemd). `pre_start` commands run first, e.g. the platform's
     step that fetches secrets into /run/reactor; a leading `-` tolerates their failure."""
+    if any("\n" in c for c in pre_start or []):
+        raise ValueError("pre_start: one command per entry, without newlines")
     compose = f"{compose_command} -p {_token(plan.settings.project_name, 'project')} -f {compose_dir}/compose.yaml"
     text = _render("reactor.service.j2", plan, unit_name="reactor.service", compose_dir=_token(compose_dir, "compose_dir"),
                    compose=compose, pre_start=list(pre_start or []))

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tools import require, run, systemd_problems, write
 
 from reactor_infra import templating as t
 from reactor_infra.plan import Plan, Service, build_plan
 from reactor_infra.settings import StackSettings
 from reactor_infra.token import parse, valid_topologies
-
-from tools import require, run, systemd_problems, write
 
 pytestmark = pytest.mark.tools
 
