@@ -238,8 +238,12 @@ def test_root_and_data_volumes_are_encrypted(token):
     assert data["inputs"]["size"] == plan.tier("node").sizing.disk_gb
     assert rendered(token)[0].count_of(ATTACHMENT) == 1
     cmk = plan.policy.customer_managed_keys
-    assert bool(data["inputs"].get("kmsKeyId")) is cmk
-    assert bool(one(token, INSTANCE)["inputs"]["rootBlockDevice"].get("kmsKeyId")) is cmk
+    data_keys = {r["urn"] for r in resources(token, KMS_KEY) if r["name"].endswith("-data")}
+    assert bool(data_keys) is cmk
+    for r, key_id in ((data, data["inputs"].get("kmsKeyId")),
+                      (one(token, INSTANCE), one(token, INSTANCE)["inputs"]["rootBlockDevice"].get("kmsKeyId"))):
+        # the key's ARN, or (when the mock gives no ARN) at least a dependency on the key
+        assert (bool(key_id) or bool(data_keys & set(r.get("dependencies") or []))) is cmk, r["name"]
 
 
 @pytest.mark.parametrize("token", TOKENS)

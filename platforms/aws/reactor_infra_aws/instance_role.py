@@ -58,7 +58,7 @@ class InstanceRole(pulumi.ComponentResource):
         return aws.iam.Role(
             f"{self._name}-role",
             name=name,
-            description=f"Reactor {self._args.tier} node of {self._plan.topology}",
+            description=f"Reactor {self._args.tier} tier of {self._plan.topology}: SSM access, its own secrets",
             assume_role_policy=_ASSUME_EC2,
             tags=tags(self._plan, self._args.tier, name),
             opts=pulumi.ResourceOptions(parent=self),

@@ -39,8 +39,8 @@ class NodeArgs:
     user_data: pulumi.Input[str]  # the #cloud-config document (no secret values)
     data_volume_gb: int  # Postgres, OpenBao and the runtime's state
     root_volume_gb: int = 20  # default 20 GiB: OS and images
-    # KMS key for both volumes; none: the AWS-managed aws/ebs key (still encrypted)
-    kms_key_id: pulumi.Input[str] | None = None
+    # customer-managed KMS key for both volumes; none: the AWS-managed aws/ebs key (still encrypted)
+    kms_key: aws.kms.Key | None = None
     # EC2 key pair for SSH; none (reach the node through SSM Session Manager)
     key_name: str | None = None
     # what must exist before the instance boots (e.g. the seal key's alias); default nothing
@@ -53,7 +53,7 @@ class Node(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type(args.tier, "Node"), name, None, opts)
         self._name, self._args, self._plan = name, args, args.plan
-        self._protect = args.plan.policy.protect
+        self._protected = args.plan.policy.protect
         self.data_volume = self._create_data_volume()
         self.instance = self._create_instance()
         self._attach_data_volume()
@@ -63,6 +63,12 @@ class Node(pulumi.ComponentResource):
     def _tags(self, role: str) -> dict[str, str]:
         return tags(self._plan, self._args.tier, physical_name(self._plan, self._args.tier, role))
 
+    def _kms_key_arn(self) -> pulumi.Output[str] | None:
+        return self._args.kms_key.arn if self._args.kms_key else None
+
+    def _key_dependency(self) -> list[pulumi.Resource]:
+        return [self._args.kms_key] if self._args.kms_key else []
+
     def _create_data_volume(self) -> aws.ebs.Volume:
         args = self._args
         return aws.ebs.Volume(
@@ -71,10 +77,10 @@ class Node(pulumi.ComponentResource):
             size=args.data_volume_gb,
             type="gp3",
             encrypted=True,
-            kms_key_id=args.kms_key_id,
-            final_snapshot=self._protect,
+            kms_key_id=self._kms_key_arn(),
+            final_snapshot=self._protected,
             tags=self._tags("data"),
-            opts=pulumi.ResourceOptions(parent=self, protect=self._protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=self._protected, depends_on=self._key_dependency()),
         )
 
     def _create_instance(self) -> aws.ec2.Instance:
@@ -101,17 +107,17 @@ class Node(pulumi.ComponentResource):
                 volume_type="gp3",
                 volume_size=args.root_volume_gb,
                 encrypted=True,
-                kms_key_id=args.kms_key_id,
+                kms_key_id=self._kms_key_arn(),
                 delete_on_termination=True,
                 tags=self._tags("root"),
             ),
-            disable_api_termination=self._protect,
-            monitoring=self._protect,  # detailed (1-minute) metrics where the edition protects
+            disable_api_termination=self._protected,
+            monitoring=self._protected,  # detailed (1-minute) metrics where the edition protects
             tags=self._tags("instance"),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                protect=self._protect,
-                depends_on=list(args.depends_on),
+                protect=self._protected,
+                depends_on=[*args.depends_on, *self._key_dependency()],
                 # a newer AMI behind the SSM parameter must not replace a running node
                 ignore_changes=["ami"],
             ),

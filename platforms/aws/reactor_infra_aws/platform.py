@@ -69,7 +69,7 @@ class _AwsDeployment:
             plan=plan, vpc_cidr=extras.vpc_cidr, subnet_cidr=extras.subnet_cidr(),
             availability_zone=self.zone), opts)
         firewall = Firewall("firewall", FirewallArgs(plan=plan, vpc_id=network.vpc.id), opts)
-        secrets = Secrets("secrets", SecretsArgs(plan=plan, kms_key_id=data_key), opts)
+        secrets = Secrets("secrets", SecretsArgs(plan=plan, kms_key=keys.data), opts)
         identity = InstanceRole(f"{tier.name}-identity", InstanceRoleArgs(
             plan=plan, tier=tier.name.value,
             parameter_arns=[p.arn for p in secrets.parameters.values()],
@@ -99,7 +99,7 @@ class _AwsDeployment:
             user_data=user_data,
             data_volume_gb=tier.sizing.disk_gb,
             root_volume_gb=extras.root_volume_gb,
-            kms_key_id=data_key,
+            kms_key=keys.data,
             key_name=extras.key_name,
             # the role must be able to read the parameters (and the seal key) when it boots
             depends_on=[secrets, identity, keys]), opts)

@@ -34,8 +34,8 @@ _PASSWORD_LENGTH = 32  # "password": letters and digits, safe inside a postgres:
 @dataclass(frozen=True)
 class SecretsArgs:
     plan: Plan  # the secrets come from `plan.secrets`; protect from `plan.policy`
-    # KMS key for the SecureString parameters; none: the AWS-managed aws/ssm key
-    kms_key_id: pulumi.Input[str] | None = None
+    # customer-managed KMS key for the SecureString parameters; none: the AWS-managed aws/ssm key
+    kms_key: aws.kms.Key | None = None
 
 
 class Secrets(pulumi.ComponentResource):
@@ -43,7 +43,7 @@ class Secrets(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(component_type(TIER, "Secrets"), name, None, opts)
-        self._name, self._plan, self._kms_key_id = name, args.plan, args.kms_key_id
+        self._name, self._plan, self._kms_key = name, args.plan, args.kms_key
         self.parameters: dict[str, aws.ssm.Parameter] = {}
         self.names: dict[str, str] = {}
         for secret in args.plan.secrets:
@@ -79,12 +79,13 @@ class Secrets(pulumi.ComponentResource):
             name=name,
             type="SecureString",
             value=value,
-            key_id=self._kms_key_id,
+            key_id=self._kms_key.arn if self._kms_key else None,
             description=secret.purpose,
             tags=tags(plan, TIER),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=plan.policy.protect,
                 ignore_changes=["value"] if ignore_value else None,
+                depends_on=[self._kms_key] if self._kms_key else None,
             ),
         )
