@@ -77,7 +77,9 @@ class _AwsDeployment:
             seal_key_arn=keys.seal.arn if keys.seal else None), opts)
         address = Address(f"{tier.name}-address", AddressArgs(plan=plan, tier=tier.name.value), opts)
 
-        endpoints = pulumi.Output.from_input(address.public_ip).apply(self._endpoints)
+        # with a domain the config is known before anything exists; without one it waits for the address
+        endpoints = (pulumi.Output.from_input(self._endpoints(None)) if plan.settings.domain
+                     else address.public_ip.apply(self._endpoints))
         reactor_toml = endpoints.apply(lambda ep: render_reactor_toml(plan, ep))
         user_data = pulumi.Output.all(endpoints, reactor_toml).apply(
             lambda args: userdata.cloud_config(plan, userdata.NodeFiles(
