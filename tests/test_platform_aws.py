@@ -390,7 +390,10 @@ def test_secret_inputs_show_as_secret(token):
 @pytest.mark.parametrize("token", TOKENS)
 def test_no_secret_value_appears_in_the_render(token):
     text = rendered(token)[1]
-    for value in fake_values(token):
+    values = fake_values(token)
+    if not values:
+        pytest.skip("the render exposes no fake random values to look for (render.FAKES or graph state)")
+    for value in values:
         assert value not in text
 
 
