@@ -1,0 +1,248 @@
+"""Offline render: run the program in-process under Pulumi's mock engine and record it.
+
+No CLI, no credentials, no network. A `Recorder` (a MockMonitor) keeps every
+registration with its full request (type, name, parent, inputs, dependencies, provider,
+options, secret outputs) and every invoke; `mocks.py` answers with deterministic,
+plausible outputs. The records become a `ResourceGraph` with engine-style URNs,
+secrets masked as "[secret]" and a stable order, so the same input renders
+byte-identically in any process.
+
+Many renders in one process must not share state (pulumi-notes §1): each runs in a copy
+of the current context, with its own event loop, a cleared root resource and a fresh
+outputs set and lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import OperationError, ReactorInfraError
+from .graph import SECRET, UNKNOWN, Invoke, Resource, ResourceGraph, component_of
+from .platforms import Platform, for_topology
+from .settings import StackSettings
+from .token import Topology, parse
+
+PROJECT = "reactor-infra"
+_SECRET_KEYS_IN_PARENTS = ("__provider",)
+
+
+@dataclass
+class _Registration:
+    type: str
+    name: str
+    mock_urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    provider: str
+    protect: bool
+    secret_outputs: list[str]
+    delete_before_replace: bool
+    ignore_changes: list[str]
+    retain_on_delete: bool
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def _make_recorder(region: str):
+    """Build the Mocks and the recording MockMonitor (Pulumi imported only here)."""
+    from pulumi.runtime import mocks as pm
+    from pulumi.runtime import rpc
+    from pulumi.runtime.proto import resource_pb2
+    from pulumi.runtime.sync_await import _sync_await
+
+    from . import mocks
+
+    class RenderMocks(pm.Mocks):
+        def new_resource(self, args: pm.MockResourceArgs):
+            return mocks.resource_state(args.typ, args.name, _plain(args.inputs), region)
+
+        def call(self, args: pm.MockCallArgs):
+            return mocks.invoke_result(args.token, _plain(args.args), region)
+
+    class Recorder(pm.MockMonitor):
+        def __init__(self) -> None:
+            super().__init__(RenderMocks())
+            self.lock = threading.Lock()
+            self.registrations: list[_Registration] = []
+            self.invokes: list[Invoke] = []
+            self.stack_urn = ""
+
+        def RegisterResource(self, request):  # noqa: N802 - the gRPC name
+            urn = self.make_urn(request.parent, request.type, request.name)
+            if request.type == "pulumi:pulumi:Stack":
+                self.stack_urn = urn
+                return resource_pb2.RegisterResourceResponse(urn=urn)
+            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            id_, state = self.mocks.new_resource(pm.MockResourceArgs(
+                typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+                resource_id=request.importId, custom=request.custom or False))
+            secret_outputs = list(request.additionalSecretOutputs)
+            # the engine marks a schema's secret outputs secret; under mocks we must
+            wire_state = {k: rpc.wrap_rpc_secret(v) if k in secret_outputs else v for k, v in state.items()}
+            obj = _sync_await(rpc.serialize_properties(wire_state, {}))
+            self.resources[urn] = pm.MockMonitor.ResourceRegistration(urn, id_, state)
+            with self.lock:
+                self.registrations.append(_Registration(
+                    type=request.type, name=request.name, mock_urn=urn, parent=request.parent,
+                    custom=bool(request.custom), inputs=inputs, dependencies=list(request.dependencies),
+                    property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                    provider=request.provider, protect=bool(request.protect), secret_outputs=secret_outputs,
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    ignore_changes=list(request.ignoreChanges),
+                    retain_on_delete=bool(request.retainOnDelete), state=state))
+            return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj)
+
+        def Invoke(self, request):  # noqa: N802
+            response = super().Invoke(request)
+            args = rpc.deserialize_properties(request.args)
+            with self.lock:
+                self.invokes.append(Invoke(request.tok, _mask(args, set())))
+            return response
+
+    return Recorder()
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as the mocks see them: secrets unwrapped (mocks only compute fakes from them)."""
+    from pulumi.runtime import rpc
+
+    if rpc.is_rpc_secret(value):
+        return _plain(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _mask(value: Any, secret_keys: set[str], key: str | None = None) -> Any:
+    """Replace secrets by "[secret]" and unknowns by "[unknown]"; JSON-safe."""
+    from pulumi.output import Unknown
+    from pulumi.runtime import rpc
+
+    if rpc.is_rpc_secret(value) or (key is not None and key in secret_keys):
+        return SECRET
+    if isinstance(value, Unknown):
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {str(k): _mask(v, set()) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_mask(v, set()) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return f"<{type(value).__name__}>"  # assets, archives, resource references
+
+
+def _secret_keys(reg: _Registration) -> list[str]:
+    from pulumi.runtime import rpc
+
+    keys = {k for k, v in reg.inputs.items() if rpc.is_rpc_secret(v)}
+    keys |= {k for k in reg.secret_outputs if k in reg.inputs}
+    keys |= {k for k in _SECRET_KEYS_IN_PARENTS if k in reg.inputs}
+    return sorted(keys)
+
+
+def _build_graph(topology: Topology, stack: str, recorder, outputs: dict[str, Any]) -> ResourceGraph:
+    regs = {r.mock_urn: r for r in recorder.registrations}
+    chains: dict[str, list[str]] = {}
+
+    def chain(mock_urn: str) -> list[str]:
+        if mock_urn not in chains:
+            reg = regs[mock_urn]
+            parent = reg.parent if reg.parent in regs else None
+            chains[mock_urn] = (chain(parent) if parent else []) + [reg.type]
+        return chains[mock_urn]
+
+    def real_urn(mock_urn: str) -> str:
+        # the engine's URN: the parent's full type chain, without the root stack (pulumi-notes §1)
+        return f"urn:pulumi:{stack}::{PROJECT}::{'$'.join(chain(mock_urn))}::{regs[mock_urn].name}"
+
+    def ref(urn: str) -> str | None:
+        return real_urn(urn) if urn in regs else None
+
+    resources = []
+    for reg in regs.values():
+        secret_keys = _secret_keys(reg)
+        provider = reg.provider.rsplit("::", 1)[0] if reg.provider else ""
+        resources.append(Resource(
+            urn=real_urn(reg.mock_urn), type=reg.type, name=reg.name,
+            parent=ref(reg.parent), component=component_of(chain(reg.mock_urn)), custom=reg.custom,
+            inputs={k: _mask(v, set(secret_keys), k) for k, v in sorted(reg.inputs.items())},
+            dependencies=tuple(sorted({u for d in reg.dependencies if (u := ref(d))})),
+            property_dependencies={k: tuple(sorted({u for d in v if (u := ref(d))}))
+                                   for k, v in sorted(reg.property_dependencies.items()) if v},
+            provider=ref(provider) if provider else None,
+            protect=reg.protect, secret_inputs=tuple(secret_keys),
+            delete_before_replace=reg.delete_before_replace,
+            ignore_changes=tuple(sorted(reg.ignore_changes)), retain_on_delete=reg.retain_on_delete,
+        ))
+    resources.sort(key=lambda r: r.urn)
+    invokes = tuple(sorted(recorder.invokes, key=lambda i: (i.token, repr(sorted(i.args.items())))))
+    state = {real_urn(u): r.state for u, r in regs.items()}
+    return ResourceGraph(topology=topology.token, stack=stack, resources=tuple(resources),
+                         outputs=outputs, invokes=invokes, _state=state)
+
+
+async def _exports() -> dict[str, Any]:
+    from pulumi import Output
+    from pulumi.runtime.settings import get_root_resource
+
+    root = get_root_resource()
+    result: dict[str, Any] = {}
+    for name, value in sorted((getattr(root, "outputs", None) or {}).items()):
+        out = Output.from_input(value)
+        resolved = await out.future(with_unknowns=True)
+        secret = await out.is_secret()
+        result[name] = SECRET if secret else _mask(resolved, set())
+    return result
+
+
+def _run_in_context(topology: Topology, settings: StackSettings | None, platform: Platform,
+                    stack: str) -> ResourceGraph:
+    import pulumi.runtime as rt
+    from pulumi.runtime import settings as rs
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from . import program
+    from .plan import build_plan
+
+    region = build_plan(topology, settings).primary_region
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        rs.ROOT.set(None)
+        rs.SETTINGS.outputs = set()
+        rs.SETTINGS.lock = threading.Lock()
+        rt.config.set_all_config({}, [])
+        recorder = _make_recorder(region)
+        rt.set_mocks(recorder.mocks, project=PROJECT, stack=stack, preview=False, monitor=recorder)
+        try:
+            _sync_await(run_pulumi_func(lambda: program.run(topology, settings, platform)))
+        except ReactorInfraError:
+            raise
+        except Exception as err:  # a platform bug or an SDK TypeError: say where, not a traceback
+            raise OperationError(f"render of {topology} failed: {type(err).__name__}: {err}") from err
+        outputs = _sync_await(_exports())
+        return _build_graph(topology, stack, recorder, outputs)
+    finally:
+        rs.ROOT.set(None)
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def render(token: str | Topology, settings: StackSettings | None = None, *,
+           platform: Platform | None = None, stack: str | None = None) -> ResourceGraph:
+    """Render a topology offline. Raises UserError for bad input, OperationError when the
+    program fails; never leaves Pulumi's global state behind."""
+    topology = parse(token) if isinstance(token, str) else token
+    platform = platform or for_topology(topology)  # a missing plugin is said before Pulumi starts
+    stack = stack or topology.slug
+    context = contextvars.copy_context()
+    return context.run(_run_in_context, topology, settings, platform, stack)
