@@ -134,6 +134,8 @@ def _mask(value: Any, secret_keys: set[str], key: str | None = None) -> Any:
         return {str(k): _mask(v, set()) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
         return [_mask(v, set()) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire format has only doubles; ports and counts read as ints
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     return f"<{type(value).__name__}>"  # assets, archives, resource references

@@ -27,9 +27,20 @@ def public_url(plan: Plan) -> str:
 
 def endpoints(plan: Plan) -> Any:
     """Where reactor-server finds its neighbours on this host: container names on the networks."""
+    from dataclasses import replace
+
     from reactor_infra import reactor_toml as _toml
 
-    return _toml.default_endpoints(plan)
+    ep = _toml.default_endpoints(plan)
+    return replace(
+        ep,
+        public_url=public_url(plan),
+        backend_target=f"{host(plan, Service.REACTOR_SERVER)}:{REACTOR}",
+        database_host=host(plan, Service.POSTGRES),
+        pooler_host=host(plan, Service(plan.pooler.kind)) if plan.pooler else None,
+        openbao_address=f"http://{host(plan, Service.OPENBAO)}:{VAULT_API}" if ep.openbao_address else None,
+        nats_servers=(f"nats://{host(plan, Service.NATS)}:{NATS_CLIENT}",) if ep.nats_servers else (),
+    )
 
 
 def endpoint_map(plan: Plan, ep: Any) -> dict[str, str]:

@@ -197,7 +197,7 @@ def pgbouncer(plan: Plan, secrets: SecretValues) -> Recipe:
             "DB_HOST": host(plan, Service.POSTGRES), "DB_PORT": str(POSTGRES_PORT),
             "DB_USER": DB_USER, "DB_NAME": DB_NAME, "LISTEN_PORT": str(port),
             "POOL_MODE": plan.pooler.mode, "AUTH_TYPE": "scram-sha-256",
-            # PgBouncer >= 1.21 keeps sqlx's named prepared statements working in transaction mode
+            # named prepared statements (sqlx) need PgBouncer >= 1.21 with this above 0
             "MAX_PREPARED_STATEMENTS": "100",
             "DEFAULT_POOL_SIZE": str(plan.database.pool_max_per_node),
         }, {"DB_PASSWORD": secrets["database-password"]}),
