@@ -15,9 +15,12 @@ outputs set and lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import OperationError, ReactorInfraError
@@ -74,6 +77,10 @@ def _make_recorder(region: str):
             self.stack_urn = ""
 
         def RegisterResource(self, request):  # noqa: N802 - the gRPC name
+            with _own_thread_loop():
+                return self._register(request)
+
+        def _register(self, request):
             urn = self.make_urn(request.parent, request.type, request.name)
             if request.type == "pulumi:pulumi:Stack":
                 self.stack_urn = urn
@@ -99,13 +106,32 @@ def _make_recorder(region: str):
             return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj)
 
         def Invoke(self, request):  # noqa: N802
-            response = super().Invoke(request)
-            args = rpc.deserialize_properties(request.args)
+            with _own_thread_loop():
+                response = super().Invoke(request)
+                args = rpc.deserialize_properties(request.args)
             with self.lock:
                 self.invokes.append(Invoke(request.tok, _mask(args, set())))
             return response
 
     return Recorder()
+
+
+@contextlib.contextmanager
+def _own_thread_loop():
+    """The mock monitor makes an event loop in each executor thread it runs on and leaves it
+    open; at exit those loops were collected half-closed ("Invalid file descriptor: -1").
+    Close the loop a call made for itself once the call is done."""
+    policy = asyncio.get_event_loop_policy()
+    local = getattr(policy, "_local", None)
+    before = getattr(local, "_loop", None)
+    try:
+        yield
+    finally:
+        loop = getattr(local, "_loop", None)
+        if before is None and loop is not None and not loop.is_running() and threading.current_thread() \
+                is not threading.main_thread():
+            loop.close()
+            policy.set_event_loop(None)
 
 
 def _plain(value: Any) -> Any:
@@ -205,28 +231,24 @@ async def _exports() -> dict[str, Any]:
     return result
 
 
-def _run_in_context(topology: Topology, settings: StackSettings | None, platform: Platform,
-                    stack: str) -> ResourceGraph:
+def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[[], Any],
+                    config: dict[str, str]) -> ResourceGraph:
     import pulumi.runtime as rt
     from pulumi.runtime import settings as rs
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    from . import program
-    from .plan import build_plan
-
-    region = build_plan(topology, settings).primary_region
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         rs.ROOT.set(None)
         rs.SETTINGS.outputs = set()
         rs.SETTINGS.lock = threading.Lock()
-        rt.config.set_all_config({}, [])
+        rt.config.set_all_config(dict(config), [])
         recorder = _make_recorder(region)
         rt.set_mocks(recorder.mocks, project=PROJECT, stack=stack, preview=False, monitor=recorder)
         try:
-            _sync_await(run_pulumi_func(lambda: program.run(topology, settings, platform)))
+            _sync_await(run_pulumi_func(body))
         except ReactorInfraError:
             raise
         except Exception as err:  # a platform bug or an SDK TypeError: say where, not a traceback
@@ -243,8 +265,32 @@ def render(token: str | Topology, settings: StackSettings | None = None, *,
            platform: Platform | None = None, stack: str | None = None) -> ResourceGraph:
     """Render a topology offline. Raises UserError for bad input, OperationError when the
     program fails; never leaves Pulumi's global state behind."""
+    from . import program
+    from .plan import build_plan
+
     topology = parse(token) if isinstance(token, str) else token
     platform = platform or for_topology(topology)  # a missing plugin is said before Pulumi starts
-    stack = stack or topology.slug
+    region = build_plan(topology, settings).primary_region  # bad settings are said here too
     context = contextvars.copy_context()
-    return context.run(_run_in_context, topology, settings, platform, stack)
+    return context.run(_run_in_context, topology, stack or topology.slug, region,
+                       lambda: program.run(topology, settings, platform), {})
+
+
+def render_stack_file(path: str | Path) -> ResourceGraph:
+    """Render the way `pulumi up -s <stack>` runs this repository: the stack file's config
+    handed to `program.main()` as the Pulumi CLI hands it (namespaced keys, JSON for
+    structured values)."""
+    import json
+
+    import yaml
+
+    from . import program
+    from .plan import build_plan
+    from .settings import read_stack_file
+
+    stack_file = read_stack_file(path)  # bad input is said before Pulumi starts
+    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    config = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (doc.get("config") or {}).items()}
+    region = build_plan(stack_file.topology, stack_file.settings).primary_region
+    context = contextvars.copy_context()
+    return context.run(_run_in_context, stack_file.topology, stack_file.name, region, program.main, config)

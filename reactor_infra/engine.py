@@ -1,0 +1,244 @@
+"""The real run: the Pulumi Automation API driving the Pulumi CLI.
+
+Defaults need no Pulumi Cloud account: state in a local file backend under the user's
+data directory, secrets with the passphrase provider (from PULUMI_CONFIG_PASSPHRASE, or
+created once and kept in a 0600 file beside the state). The stack is named from the
+token unless given. Without a Pulumi CLI every command stops before doing anything, with
+one message that says how to install it; this module never pretends to be the engine.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import OperationError, PulumiMissingError, UserError
+from .settings import StackSettings
+from .token import Topology
+
+PROJECT = "reactor-infra"
+INSTALL_HINT = (
+    "the Pulumi CLI is not installed (no 'pulumi' on PATH); install it from "
+    "https://www.pulumi.com/docs/install/ (e.g. curl -fsSL https://get.pulumi.com | sh), "
+    "or see the plan without it: reactor-infra preview TOKEN --offline"
+)
+PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
+
+Printer = Callable[[str], None]
+
+
+def data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(os.environ.get("REACTOR_INFRA_HOME") or user_data_dir("reactor-infra"))
+
+
+def default_backend_url() -> str:
+    return (data_dir() / "state").as_uri()
+
+
+def pulumi_cli() -> str:
+    """The Pulumi CLI's path, or PulumiMissingError with how to install it."""
+    path = shutil.which("pulumi")
+    if path is None:
+        raise PulumiMissingError(INSTALL_HINT)
+    return path
+
+
+def passphrase_file() -> Path:
+    return data_dir() / "passphrase"
+
+
+def ensure_passphrase() -> tuple[str, str]:
+    """(passphrase, where it came from). Created once with 0600 permissions if absent."""
+    if os.environ.get(PASSPHRASE_ENV):
+        return os.environ[PASSPHRASE_ENV], f"${PASSPHRASE_ENV}"
+    path = passphrase_file()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise OperationError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
+    return path.read_text().strip(), str(path)
+
+
+@dataclass(frozen=True)
+class Target:
+    topology: Topology
+    settings: StackSettings | None
+    stack_name: str
+    backend_url: str
+
+
+def target(topology: Topology, settings: StackSettings | None = None, stack_name: str | None = None,
+           backend_url: str | None = None) -> Target:
+    return Target(topology, settings, stack_name or topology.slug, backend_url or default_backend_url())
+
+
+def _stack(t: Target):
+    """Create or select the stack through the Automation API (needs the CLI)."""
+    pulumi_cli()
+    from pulumi import automation as auto
+
+    from . import program
+
+    passphrase, _ = ensure_passphrase()
+    if t.backend_url.startswith("file://"):
+        Path(t.backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    env = {"PULUMI_BACKEND_URL": t.backend_url, PASSPHRASE_ENV: passphrase}
+    opts = auto.LocalWorkspaceOptions(
+        env_vars=env,
+        secrets_provider="passphrase",
+        project_settings=auto.ProjectSettings(name=PROJECT, runtime="python",
+                                              backend=auto.ProjectBackend(url=t.backend_url)),
+    )
+    try:
+        return auto.create_or_select_stack(
+            stack_name=t.stack_name, project_name=PROJECT,
+            program=lambda: program.run(t.topology, t.settings), opts=opts)
+    except FileNotFoundError:
+        raise PulumiMissingError(INSTALL_HINT) from None
+    except auto.errors.InvalidVersionError as err:
+        raise OperationError(f"the Pulumi CLI is too old: {err}; upgrade it (pulumi version)") from None
+    except auto.errors.CommandError as err:
+        raise OperationError(_command_error(err)) from None
+
+
+def _command_error(err: Exception) -> str:
+    from pulumi.automation import errors
+
+    kinds = {
+        errors.ConcurrentUpdateError: "another update is running on this stack; wait for it, "
+                                      "or run 'pulumi cancel' if it died",
+        errors.StackNotFoundError: "the stack does not exist in this backend (check --stack and --backend)",
+        errors.StackAlreadyExistsError: "the stack already exists",
+        errors.CompilationError: "the program failed to compile",
+    }
+    for kind, text in kinds.items():
+        if isinstance(err, kind):
+            return f"pulumi: {text}"
+    lines = [ln for ln in str(err).splitlines() if ln.strip()]
+    tail = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else "")
+    return f"pulumi failed: {tail.strip()[:300]}"
+
+
+def _guard(fn: Callable[[], Any]) -> Any:
+    from pulumi.automation import errors
+
+    try:
+        return fn()
+    except errors.CommandError as err:
+        raise OperationError(_command_error(err)) from None
+
+
+def up(t: Target, on_output: Printer = print) -> dict[str, Any]:
+    stack = _stack(t)
+    result = _guard(lambda: stack.up(on_output=on_output))
+    return {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
+
+
+def preview(t: Target, on_output: Printer = print) -> dict[str, int]:
+    stack = _stack(t)
+    result = _guard(lambda: stack.preview(on_output=on_output))
+    return {str(k): v for k, v in (result.change_summary or {}).items()}
+
+
+def refresh(t: Target, on_output: Printer = print) -> None:
+    stack = _stack(t)
+    _guard(lambda: stack.refresh(on_output=on_output))
+
+
+def destroy(t: Target, yes: bool, on_output: Printer = print) -> None:
+    if not yes:
+        raise UserError(f"destroy tears down every resource of stack '{t.stack_name}'; "
+                        "add --yes to confirm")
+    stack = _stack(t)
+    _guard(lambda: stack.destroy(on_output=on_output))
+
+
+def outputs(t: Target) -> dict[str, Any]:
+    stack = _stack(t)
+    values = _guard(stack.outputs)
+    return {k: ("[secret]" if v.secret else v.value) for k, v in values.items()}
+
+
+# --- doctor ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def doctor() -> list[Check]:
+    """What a real run needs, checked without changing anything (never prints a secret)."""
+    from . import platforms
+
+    checks = []
+    cli = shutil.which("pulumi")
+    if cli:
+        version = _run([cli, "version"]) or "unknown version"
+        checks.append(Check("pulumi CLI", True, f"{cli} ({version})"))
+    else:
+        checks.append(Check("pulumi CLI", False, INSTALL_HINT))
+    state = data_dir() / "state"
+    writable = os.access(state if state.exists() else _existing_parent(state), os.W_OK)
+    checks.append(Check("state backend", writable, f"{default_backend_url()} "
+                                                  f"({'exists' if state.exists() else 'created on first use'})"))
+    if os.environ.get(PASSPHRASE_ENV):
+        checks.append(Check("passphrase", True, f"from ${PASSPHRASE_ENV}"))
+    elif passphrase_file().exists():
+        mode = passphrase_file().stat().st_mode & 0o777
+        checks.append(Check("passphrase", not mode & 0o077, f"{passphrase_file()} (mode {mode:o})"))
+    else:
+        checks.append(Check("passphrase", True, f"created on first use in {passphrase_file()} (0600)"))
+    installed = platforms.available()
+    checks.append(Check("platforms", bool(installed), ", ".join(sorted(installed)) or "none installed"))
+    if "aws" in installed:
+        checks.append(_aws_credentials())
+    if "local" in installed:
+        checks.append(_docker())
+    return checks
+
+
+def _aws_credentials() -> Check:
+    if os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+        return Check("aws credentials", True, "from the environment")
+    if (Path.home() / ".aws" / "credentials").exists() or (Path.home() / ".aws" / "config").exists():
+        return Check("aws credentials", True, "~/.aws")
+    return Check("aws credentials", False, "none found (AWS_PROFILE, AWS_ACCESS_KEY_ID or ~/.aws)")
+
+
+def _docker() -> Check:
+    docker = shutil.which("docker")
+    if not docker:
+        return Check("docker", False, "no docker client on PATH (needed by @local)")
+    info = _run([docker, "info", "--format", "{{.ServerVersion}}"])
+    if not info:
+        return Check("docker", False, f"{docker} is there but no Docker engine answers")
+    return Check("docker", True, f"engine {info}")
+
+
+def _run(cmd: list[str]) -> str | None:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path

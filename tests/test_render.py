@@ -1,0 +1,171 @@
+"""The offline render: the JSON contract, secret masking, determinism, isolation, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from reactor_infra.errors import OperationError, PlatformMissingError, UserError
+from reactor_infra.graph import SECRET
+from reactor_infra.platforms import Deployment, Platform
+from reactor_infra.render import render, render_stack_file
+from reactor_infra.token import Modifier
+
+ROOT = Path(__file__).parent.parent
+LEAK = "hunter2-very-secret-value"
+
+
+class _Box(pulumi.ComponentResource):
+    def __init__(self, name: str, password: pulumi.Input[str], opts=None):
+        super().__init__("reactor-infra:database:Box", name, None, opts)
+        import pulumi_random as random
+
+        self.pw = random.RandomPassword(f"{name}-pw", length=24, opts=pulumi.ResourceOptions(parent=self))
+        import pulumi_aws as aws
+
+        self.param = aws.ssm.Parameter(
+            f"{name}-param", type="SecureString", value=pulumi.Output.secret(password),
+            description="a plain input", opts=pulumi.ResourceOptions(parent=self, protect=True))
+        self.register_outputs({})
+
+
+class TinyPlatform(Platform):
+    """A test-only platform: one component with a secret input and a random password."""
+
+    name = "aws"
+    package = "test"
+    sizes = frozenset({2, 3, 4, 5, 6, 10})
+    modifiers = frozenset(Modifier)
+
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+
+    def deploy(self, plan) -> Deployment:
+        box = _Box("box", LEAK)
+        if self.fail:
+            raise TypeError("Missing required property 'instance_class'")
+        return Deployment(public_url="https://example.test", reactor_toml="[project]\n",
+                          endpoints={"password": pulumi.Output.secret(LEAK), "box": box.param.arn})
+
+
+def test_json_matches_the_render_contract():
+    doc = json.loads(render("E5+ha@aws", platform=TinyPlatform()).to_json())
+    assert doc["topology"] == "E5+ha@aws"
+    assert set(doc) >= {"topology", "resources", "outputs"}
+    keys = {"urn", "type", "name", "parent", "component", "inputs", "dependencies", "protect", "secret_inputs"}
+    for r in doc["resources"]:
+        assert keys <= set(r)
+        assert r["urn"].startswith("urn:pulumi:e5-ha-aws::reactor-infra::")
+        assert isinstance(r["dependencies"], list) and isinstance(r["inputs"], dict)
+    (param,) = [r for r in doc["resources"] if r["type"] == "aws:ssm/parameter:Parameter"]
+    assert param["component"] == "database"  # the tier of its reactor-infra component
+    assert param["protect"] is True
+    assert param["parent"].endswith("reactor-infra:database:Box::box")
+    assert param["urn"].endswith("reactor-infra:database:Box$aws:ssm/parameter:Parameter::box-param")
+    assert doc["outputs"]["token"] == "E5+ha@aws"
+
+
+def test_secret_inputs_and_outputs_print_as_secret_in_every_view():
+    graph = render("O2@aws", platform=TinyPlatform())
+    for view in (graph.to_json(), graph.tree(), graph.mermaid()):
+        assert LEAK not in view
+    doc = json.loads(graph.to_json())
+    (param,) = [r for r in doc["resources"] if r["type"] == "aws:ssm/parameter:Parameter"]
+    assert param["inputs"]["value"] == SECRET and param["secret_inputs"] == ["value"]
+    assert doc["outputs"]["endpoints"] == SECRET  # a map holding a secret is secret whole
+    # the random password's mock value exists in memory, never in a view
+    (pw,) = graph.find("random:index/randomPassword:RandomPassword")
+    fake = graph.outputs_of(pw.urn)["result"]
+    assert len(fake) > 10 and fake not in graph.to_json()
+
+
+def test_masking_can_fail_negative_control():
+    """If a secret were passed plainly, it would show: the check above is not vacuous."""
+    class Leaky(TinyPlatform):
+        def deploy(self, plan):
+            import pulumi_aws as aws
+
+            aws.ssm.Parameter("plain", type="String", value=LEAK, description=LEAK)
+            return Deployment(public_url="x", reactor_toml="")
+
+    doc = json.loads(render("O2@aws", platform=Leaky()).to_json())
+    (param,) = doc["resources"]
+    assert param["inputs"]["description"] == LEAK  # a plain input shows as it is
+    # a schema secret (ssm Parameter.value) is masked even when the program forgot Output.secret
+    assert param["inputs"]["value"] == SECRET and param["secret_inputs"] == ["value"]
+
+
+def test_two_renders_are_byte_identical_and_do_not_leak_state():
+    a = render("O2@aws").to_json()
+    b = render("E2@aws").to_json()
+    assert render("O2@aws").to_json() == a
+    assert a != b
+
+
+def test_render_is_identical_across_processes_and_hash_seeds():
+    code = "from reactor_infra.render import render; import sys; sys.stdout.write(render('E2@aws').to_json())"
+    outs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outs) == 1 and outs.pop() == render("E2@aws").to_json()
+
+
+def test_a_failing_program_is_an_operation_error_not_a_hang():
+    with pytest.raises(OperationError, match="instance_class"):
+        render("O2@aws", platform=TinyPlatform(fail=True))
+    assert render("O2@aws", platform=TinyPlatform()).count_of("aws:ssm/parameter:Parameter") == 1
+
+
+def test_bad_input_is_said_before_pulumi_starts():
+    with pytest.raises(UserError):
+        render("E7@mars")
+    with pytest.raises(UserError, match="builds sizes 2"):
+        render("E5+ha@aws")
+
+
+def test_a_missing_platform_names_the_package_to_install(monkeypatch):
+    from reactor_infra import platforms
+
+    monkeypatch.setattr(platforms, "entry_points", lambda group: [])
+    with pytest.raises(PlatformMissingError, match="pip install 'reactor-infra-gcp'"):
+        render("O2@gcp")
+
+
+def test_has_resource_and_count_of_match_partially():
+    graph = render("O2@aws")
+    assert graph.has_resource("aws:ec2/instance:Instance", metadataOptions={"httpTokens": "required"})
+    assert not graph.has_resource("aws:ec2/instance:Instance", metadataOptions={"httpTokens": "optional"})
+    assert graph.count_of("aws:ec2/vpc:Vpc") == 1 and graph.count_of("aws:rds/instance:Instance") == 0
+
+
+def test_views_group_by_tier():
+    graph = render("O2@aws")
+    tree = graph.tree()
+    assert tree.splitlines()[0].startswith("O2@aws (stack o2-aws): ")
+    for tier in ("network", "node", "vault"):
+        assert f"\n{tier}\n" in tree
+    mermaid = graph.mermaid()
+    assert mermaid.startswith("flowchart TB\n") and "subgraph node" in mermaid
+
+
+@pytest.mark.parametrize("stack", sorted(p.name for p in (ROOT / "stacks").glob("Pulumi.*.yaml")))
+def test_every_example_stack_renders_as_pulumi_up_would_run_it(stack):
+    """`pulumi up -s <stack>` runs program.main() with the stack file's config."""
+    graph = render_stack_file(ROOT / "stacks" / stack)
+    assert graph.stack == stack.removeprefix("Pulumi.").removesuffix(".yaml")
+    assert graph.outputs["token"] == graph.topology and graph.resources
+
+
+def test_stack_config_with_an_unknown_key_is_refused(tmp_path):
+    stack = tmp_path / "Pulumi.bad.yaml"
+    stack.write_text("config:\n  reactor-infra:token: O2@aws\n  reactor-infra:regoin: x\n")
+    with pytest.raises(UserError, match="unknown key 'regoin'"):
+        render_stack_file(stack)
