@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -53,7 +54,8 @@ def main() -> int:
     print(f"{'token':<12} {'resources':>9} {'import s':>9} {'cold s':>7} {'warm s':>7} {'heap MiB':>9} {'RSS MiB':>8}")
     for token in todo:
         out = subprocess.run([sys.executable, "-c", CHILD, token, str(args.repeat)],
-                             capture_output=True, text=True, check=True).stdout
+                             capture_output=True, text=True, check=True,
+                             env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}).stdout
         r = json.loads(out.strip().splitlines()[-1])
         print(f"{token:<12} {r['resources']:>9} {r['import']:>9.2f} {r['cold']:>7.2f} {r['warm']:>7.3f} "
               f"{r['heap_mib']:>9.1f} {r['rss_mib']:>8.0f}")
