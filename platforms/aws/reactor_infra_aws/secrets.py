@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
+from reactor_infra import random_secrets
 from reactor_infra.plan import Plan, Secret
 
 from .naming import component_type, parameter_name, tags
@@ -27,8 +27,6 @@ TIER = "vault"
 # The value of an `init` parameter until the operator sets it; the node skips it.
 PLACEHOLDER = "set-after-openbao-init"
 
-_TOKEN_LENGTH = 48  # "token": 48 letters and digits
-_PASSWORD_LENGTH = 32  # "password": letters and digits, safe inside a postgres:// URL
 
 
 @dataclass(frozen=True)
@@ -55,20 +53,8 @@ class Secrets(pulumi.ComponentResource):
         self.register_outputs({"parameters": dict(self.names)})
 
     def _generate(self, secret: Secret) -> pulumi.Output[str]:
-        child = f"{self._name}-{secret.name}"
         opts = pulumi.ResourceOptions(parent=self, protect=self._plan.policy.protect)
-        if secret.generator == "token":
-            value = random.RandomPassword(child, length=_TOKEN_LENGTH, special=False, opts=opts).result
-        elif secret.generator == "password":
-            value = random.RandomPassword(child, length=_PASSWORD_LENGTH, special=False, opts=opts).result
-        elif secret.generator == "base64-32":
-            value = random.RandomBytes(child, length=32, opts=opts).base64
-        elif secret.generator == "hex-64":
-            value = random.RandomId(child, byte_length=32, opts=pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(additional_secret_outputs=["hex", "b64Std", "b64Url", "dec"]))).hex
-        else:
-            raise ValueError(f"secret {secret.name}: unknown generator '{secret.generator}'")
-        return pulumi.Output.secret(value)
+        return random_secrets.generate(f"{self._name}-{secret.name}", secret, opts)
 
     def _create_parameter(self, secret: Secret, value: pulumi.Output[str], *, ignore_value: bool = False) -> None:
         plan = self._plan

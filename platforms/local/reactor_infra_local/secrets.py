@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_random as random
 
+from reactor_infra import random_secrets
 from reactor_infra.plan import Plan, Secret
 
 from .naming import component_type
@@ -24,8 +24,6 @@ from .naming import component_type
 CONFIG_NAMESPACE = "reactor-infra-local"
 INIT_CONFIG_KEYS = {"openbao-token": "openbaoToken"}
 
-_TOKEN_LENGTH = 48  # "token": 48 URL-safe characters
-_PASSWORD_LENGTH = 32  # "password": letters and digits only, safe inside a postgres:// URL
 
 
 @dataclass(frozen=True)
@@ -49,22 +47,10 @@ class Secrets(pulumi.ComponentResource):
         self.register_outputs({})
 
     def _create(self, secret: Secret) -> pulumi.Output[str] | None:
-        child = f"{self._name}-{secret.name}"
-        opts = pulumi.ResourceOptions(parent=self)
-        if secret.generator == "token":
-            value = random.RandomPassword(child, length=_TOKEN_LENGTH, special=False, opts=opts).result
-        elif secret.generator == "password":
-            value = random.RandomPassword(child, length=_PASSWORD_LENGTH, special=False, opts=opts).result
-        elif secret.generator == "base64-32":
-            value = random.RandomBytes(child, length=32, opts=opts).base64
-        elif secret.generator == "hex-64":
-            value = random.RandomId(child, byte_length=32, opts=pulumi.ResourceOptions(
-                parent=self, additional_secret_outputs=["hex", "b64Std", "b64Url", "dec"])).hex
-        elif secret.generator == "init":
+        if secret.generator == "init":
             key = INIT_CONFIG_KEYS.get(secret.name)
             if key is None:
                 return None  # e.g. OpenBao unseal keys: kept by the operator, never in Pulumi
             return pulumi.Config(CONFIG_NAMESPACE).get_secret(key)
-        else:
-            raise ValueError(f"secret {secret.name}: unknown generator '{secret.generator}'")
-        return pulumi.Output.secret(value)
+        return random_secrets.generate(f"{self._name}-{secret.name}", secret,
+                                       pulumi.ResourceOptions(parent=self))

@@ -1,0 +1,35 @@
+"""The Plan's generated secrets as pulumi-random resources, one way for every platform.
+
+Each `Secret.generator` maps to one resource: "token" and "password" are letters and
+digits (safe inside a postgres:// URL), "base64-32" is 32 random bytes in base64 (the
+runtime's AES-256-GCM keys), "hex-64" is 32 random bytes in hex (the embedded vault's
+master key). "init" secrets are not generated: OpenBao issues them at init. Values are
+Pulumi secrets end to end. Part of the Pulumi layer: never imported by the core commands.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_random as random
+
+from .layout import Secret
+
+TOKEN_LENGTH = 48
+PASSWORD_LENGTH = 32
+
+
+def generate(resource_name: str, secret: Secret, opts: pulumi.ResourceOptions | None = None) -> pulumi.Output[str]:
+    """One pulumi-random resource named `resource_name` for `secret`; its value as a secret."""
+    opts = opts or pulumi.ResourceOptions()
+    if secret.generator == "token":
+        value = random.RandomPassword(resource_name, length=TOKEN_LENGTH, special=False, opts=opts).result
+    elif secret.generator == "password":
+        value = random.RandomPassword(resource_name, length=PASSWORD_LENGTH, special=False, opts=opts).result
+    elif secret.generator == "base64-32":
+        value = random.RandomBytes(resource_name, length=32, opts=opts).base64
+    elif secret.generator == "hex-64":
+        hidden = pulumi.ResourceOptions(additional_secret_outputs=["hex", "b64Std", "b64Url", "dec"])
+        value = random.RandomId(resource_name, byte_length=32, opts=pulumi.ResourceOptions.merge(opts, hidden)).hex
+    else:
+        raise ValueError(f"secret {secret.name}: generator '{secret.generator}' makes no random value")
+    return pulumi.Output.secret(value)
