@@ -87,9 +87,13 @@ def target(topology: Topology, settings: StackSettings | None = None, stack_name
 def _stack(t: Target):
     """Create or select the stack through the Automation API (needs the CLI)."""
     pulumi_cli()
-    from pulumi import automation as auto
+    try:
+        from pulumi import automation as auto
 
-    from . import program
+        from . import program
+    except ImportError as err:
+        raise PulumiMissingError(f"the Pulumi SDK is not installed ({err}); install the platform's "
+                                 f"package: pip install 'reactor-infra-{t.topology.platform}'") from None
 
     passphrase, _ = ensure_passphrase()
     if t.backend_url.startswith("file://"):

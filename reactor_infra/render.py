@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import OperationError, ReactorInfraError
+from .errors import OperationError, PulumiMissingError, ReactorInfraError
 from .graph import SECRET, UNKNOWN, Invoke, Resource, ResourceGraph, component_of
 from .platforms import Platform, for_topology
 from .settings import StackSettings
@@ -261,16 +261,26 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
         loop.close()
 
 
+def _program():
+    """The Pulumi program module, or one line saying what to install."""
+    try:
+        from . import program
+    except ImportError as err:
+        raise PulumiMissingError(f"the Pulumi SDK is not installed ({err}); install a platform, "
+                                 "e.g. pip install 'reactor-infra-aws', or pip install 'reactor-infra[pulumi]'") from None
+    return program
+
+
 def render(token: str | Topology, settings: StackSettings | None = None, *,
            platform: Platform | None = None, stack: str | None = None) -> ResourceGraph:
     """Render a topology offline. Raises UserError for bad input, OperationError when the
     program fails; never leaves Pulumi's global state behind."""
-    from . import program
     from .plan import build_plan
 
     topology = parse(token) if isinstance(token, str) else token
     platform = platform or for_topology(topology)  # a missing plugin is said before Pulumi starts
     region = build_plan(topology, settings).primary_region  # bad settings are said here too
+    program = _program()
     context = contextvars.copy_context()
     return context.run(_run_in_context, topology, stack or topology.slug, region,
                        lambda: program.run(topology, settings, platform), {})
@@ -284,11 +294,12 @@ def render_stack_file(path: str | Path) -> ResourceGraph:
 
     import yaml
 
-    from . import program
     from .plan import build_plan
     from .settings import read_stack_file
 
     stack_file = read_stack_file(path)  # bad input is said before Pulumi starts
+    for_topology(stack_file.topology)
+    program = _program()
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     config = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (doc.get("config") or {}).items()}
     region = build_plan(stack_file.topology, stack_file.settings).primary_region

@@ -169,3 +169,19 @@ def test_stack_config_with_an_unknown_key_is_refused(tmp_path):
     stack.write_text("config:\n  reactor-infra:token: O2@aws\n  reactor-infra:regoin: x\n")
     with pytest.raises(UserError, match="unknown key 'regoin'"):
         render_stack_file(stack)
+
+
+def test_the_core_alone_says_what_to_install_without_a_traceback():
+    """Installed without any platform (and so without the Pulumi SDK)."""
+    code = (
+        "import sys\n"
+        "sys.modules['pulumi'] = None  # as if not installed\n"
+        "import reactor_infra.platforms as p\n"
+        "p.entry_points = lambda group: []\n"
+        "from reactor_infra.cli import app\n"
+        "app(['render', 'O2@aws'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "pip install 'reactor-infra-aws'" in result.stderr
