@@ -22,7 +22,7 @@ from reactor_infra.platforms import load
 from reactor_infra.settings import load_settings, read_stack_file
 from reactor_infra.token import parse
 
-TOKENS = ["O2@aws", "E2@aws"]
+TOKENS = ["O2@aws", "E2@aws", "C2@aws"]
 DOMAIN = "api.example.com"
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -275,7 +275,7 @@ def test_the_role_reads_exactly_its_own_parameters(token):
     assert "*" not in json.dumps(read["Resource"])
     assert len(read["Resource"]) == len(resources(token, PARAMETER))
     assert "OpenBaoAutoUnseal" in by_sid  # the plan's vault seal is awskms
-    assert ("DecryptSecretParameters" in by_sid) is token.startswith("E")
+    assert ("DecryptSecretParameters" in by_sid) is build_plan(parse(token)).policy.customer_managed_keys
 
 
 @pytest.mark.parametrize("token", TOKENS)
@@ -290,8 +290,9 @@ STATEFUL = (VOLUME, INSTANCE, KMS_KEY, PARAMETER, EIP)
 
 
 @pytest.mark.parametrize("token", TOKENS)
-def test_edition_e_protects_stateful_resources_and_o_does_not(token):
-    protect = token.startswith("E")
+def test_editions_e_and_c_protect_stateful_resources_and_o_does_not(token):
+    protect = build_plan(parse(token)).policy.protect  # E and C protect, O does not
+    assert protect is (not token.startswith("O"))
     for type_ in STATEFUL:
         for r in resources(token, type_):
             assert bool(r.get("protect")) is protect, (type_, r["name"])
@@ -494,3 +495,11 @@ def test_fetch_secrets_writes_0600_env_files_from_ssm(tmp_path):
     assert (out / "postgres.env").read_text() == "POSTGRES_PASSWORD=v-database-password\n"
     for f in out.iterdir():
         assert f.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("token", TOKENS)
+def test_user_data_files_stay_readable_blocks(token):
+    """An operator reading the user data sees each file as written, not one escaped line."""
+    user_data = user_data_of(token)
+    assert '  content: "' not in user_data
+    assert "- path: /opt/reactor/Caddyfile\n" in user_data
