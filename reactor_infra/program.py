@@ -67,7 +67,8 @@ def _unknown_config_keys(known: list[str]) -> list[str]:
     return sorted(k[len(prefix):] for k in CONFIG.get() if k.startswith(prefix) and k[len(prefix):] not in known)
 
 
-def main() -> None:
-    """Entry point of the Pulumi project (`__main__.py`)."""
+def main(platform: Platform | None = None) -> None:
+    """Entry point of the Pulumi project (`__main__.py`); `platform` is for offline renders
+    that inject one."""
     topology, settings = settings_from_config(_stack_config())
-    run(topology, settings)
+    run(topology, settings, platform)

@@ -239,6 +239,8 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
     from pulumi.runtime.sync_await import _sync_await
 
     loop = asyncio.new_event_loop()
+    failed = threading.Event()
+    loop.set_exception_handler(_quiet_after_failure(failed))
     asyncio.set_event_loop(loop)
     try:
         rs.ROOT.set(None)
@@ -252,13 +254,78 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
         except ReactorInfraError:
             raise
         except Exception as err:  # a platform bug or an SDK TypeError: say where, not a traceback
-            raise OperationError(f"render of {topology} failed: {type(err).__name__}: {err}") from err
+            failed.set()
+            raise _failure(topology, err) from err
         outputs = _sync_await(_exports())
         return _build_graph(topology, stack, recorder, outputs)
     finally:
         rs.ROOT.set(None)
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def _quiet_after_failure(failed: threading.Event):
+    """After a failed program, its abandoned tasks and futures are collected later and asyncio
+    would print "Task was destroyed but it is pending!" / "Future exception was never
+    retrieved" with tracebacks; the failure is already raised as one OperationError."""
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not failed.is_set():
+            loop.default_exception_handler(context)
+
+    return handler
+
+
+def _failure(topology: Topology, err: BaseException) -> OperationError:
+    """One line naming the resource being built and the program line that failed.
+
+    A program fails either in a resource's constructor (synchronously, with the SDK's
+    resource class on the stack) or later inside Pulumi's `do_register` task (an input's
+    apply, a type check), whose frame holds the resource's type and name."""
+    where = _failing_resource(err)
+    at = _program_line(err)
+    message = " ".join(str(err).split()) or type(err).__name__
+    text = f"render of {topology} failed{' in ' + where if where else ''}: {type(err).__name__}: {message}"
+    return OperationError(text[:600] + (f" (at {at})" if at else ""))
+
+
+def _frames(err: BaseException):
+    tb = err.__traceback__
+    while tb is not None:
+        yield tb.tb_frame, tb.tb_lineno
+        tb = tb.tb_next
+
+
+def _failing_resource(err: BaseException) -> str | None:
+    """`<type> '<name>'` of the innermost resource on the failing stack, if any."""
+    import pulumi
+
+    found = None
+    for frame, _ in _frames(err):
+        local = frame.f_locals
+        if frame.f_code.co_name == "do_register" and isinstance(local.get("name"), str):
+            found = f"{local.get('ty', 'resource')} '{local['name']}'"
+            continue
+        owner = local.get("self", local.get("__self__"))
+        name = local.get("resource_name", local.get("name"))
+        if isinstance(owner, pulumi.Resource) and isinstance(name, str):
+            cls = type(owner)
+            type_ = local.get("t") if isinstance(local.get("t"), str) else f"{cls.__module__}.{cls.__qualname__}"
+            found = f"{type_} '{name}'"
+    return found
+
+
+def _program_line(err: BaseException) -> str | None:
+    """The innermost frame outside Pulumi's SDKs and this module: the line to look at."""
+    import os
+
+    skip = (os.sep + "pulumi" + os.sep, os.sep + "pulumi_", os.sep + "asyncio" + os.sep, __file__)
+    line = None
+    for frame, lineno in _frames(err):
+        path = frame.f_code.co_filename
+        if not any(s in path for s in skip):
+            line = f"{path}:{lineno}"
+    return line
 
 
 def _program():
@@ -271,13 +338,18 @@ def _program():
     return program
 
 
-def render(token: str | Topology, settings: StackSettings | None = None, *,
-           platform: Platform | None = None, stack: str | None = None) -> ResourceGraph:
-    """Render a topology offline. Raises UserError for bad input, OperationError when the
+def render(token: str | Topology | None = None, settings: StackSettings | None = None,
+           stack_file: str | Path | None = None, *, platform: Platform | None = None,
+           stack: str | None = None) -> ResourceGraph:
+    """Render a topology offline. With `stack_file`, render it as `pulumi up -s <stack>` runs
+    it (a given token wins over the file's). `platform` injects a Platform object instead of
+    the installed plugin (tests). Raises UserError for bad input, OperationError when the
     program fails; never leaves Pulumi's global state behind."""
     from .plan import build_plan
 
-    topology = parse(token) if isinstance(token, str) else token
+    if stack_file is not None:
+        return render_stack_file(stack_file, token=token, platform=platform)
+    topology = parse(token or "") if not isinstance(token, Topology) else token
     platform = platform or for_topology(topology)  # a missing plugin is said before Pulumi starts
     region = build_plan(topology, settings).primary_region  # bad settings are said here too
     program = _program()
@@ -286,7 +358,8 @@ def render(token: str | Topology, settings: StackSettings | None = None, *,
                        lambda: program.run(topology, settings, platform), {})
 
 
-def render_stack_file(path: str | Path) -> ResourceGraph:
+def render_stack_file(path: str | Path, token: str | Topology | None = None, *,
+                      platform: Platform | None = None) -> ResourceGraph:
     """Render the way `pulumi up -s <stack>` runs this repository: the stack file's config
     handed to `program.main()` as the Pulumi CLI hands it (namespaced keys, JSON for
     structured values)."""
@@ -295,13 +368,16 @@ def render_stack_file(path: str | Path) -> ResourceGraph:
     import yaml
 
     from .plan import build_plan
-    from .settings import read_stack_file
+    from .settings import CONFIG_NAMESPACE, read_stack_file
 
-    stack_file = read_stack_file(path)  # bad input is said before Pulumi starts
-    for_topology(stack_file.topology)
+    given = str(token) if token is not None else None
+    stack_file = read_stack_file(path, given)  # bad input is said before Pulumi starts
+    platform = platform or for_topology(stack_file.topology)
     program = _program()
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     config = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (doc.get("config") or {}).items()}
+    config[f"{CONFIG_NAMESPACE}:token"] = stack_file.topology.token
     region = build_plan(stack_file.topology, stack_file.settings).primary_region
     context = contextvars.copy_context()
-    return context.run(_run_in_context, stack_file.topology, stack_file.name, region, program.main, config)
+    return context.run(_run_in_context, stack_file.topology, stack_file.name, region,
+                       lambda: program.main(platform), config)

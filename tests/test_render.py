@@ -185,3 +185,45 @@ def test_the_core_alone_says_what_to_install_without_a_traceback():
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "pip install 'reactor-infra-aws'" in result.stderr
+
+
+class _BadInput(TinyPlatform):
+    """A platform bug the SDK only notices inside Pulumi's registration task."""
+
+    def deploy(self, plan):
+        import pulumi_aws as aws
+
+        vpc = aws.ec2.Vpc("net", cidr_block="10.0.0.0/16")
+        aws.ec2.Subnet("net-a", vpc_id=vpc.id, cidr_block=vpc.id.apply(lambda _: 1 / 0))
+        return Deployment(public_url="x", reactor_toml="")
+
+
+def test_a_failure_names_the_resource_and_the_program_line():
+    with pytest.raises(OperationError) as info:
+        render("O2@aws", platform=_BadInput())
+    (line,) = info.value.lines()
+    assert "in aws:ec2/subnet:Subnet 'net-a': ZeroDivisionError" in line
+    assert f"{Path(__file__).name}:" in line  # the lambda's line, not a Pulumi SDK frame
+
+
+def test_a_failing_render_prints_nothing_but_its_error():
+    """Abandoned tasks of the failed program must not print asyncio tracebacks at exit."""
+    code = (
+        "import gc, sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from test_render import _BadInput\n"
+        "from reactor_infra.render import render\n"
+        "try:\n    render('O2@aws', platform=_BadInput())\n"
+        "except Exception as e:\n    print(type(e).__name__)\n"
+        "gc.collect()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.stdout.strip() == "OperationError"
+    assert result.stderr == ""
+
+
+def test_render_takes_a_stack_file_and_a_token_wins_over_its_own():
+    path = ROOT / "stacks" / "Pulumi.o2-aws.yaml"
+    graph = render(stack_file=path)
+    assert (graph.stack, graph.topology) == ("o2-aws", "O2@aws")
+    assert render("E2@aws", stack_file=path).outputs["token"] == "E2@aws"
