@@ -74,6 +74,7 @@ def _make_recorder(region: str):
             self.lock = threading.Lock()
             self.registrations: list[_Registration] = []
             self.invokes: list[Invoke] = []
+            self.duplicates: list[str] = []
             self.stack_urn = ""
 
         def RegisterResource(self, request):  # noqa: N802 - the gRPC name
@@ -85,6 +86,9 @@ def _make_recorder(region: str):
             if request.type == "pulumi:pulumi:Stack":
                 self.stack_urn = urn
                 return resource_pb2.RegisterResourceResponse(urn=urn)
+            if urn in self.resources:  # the engine refuses this; the mock monitor would not
+                with self.lock:
+                    self.duplicates.append(urn)
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
             id_, state = self.mocks.new_resource(pm.MockResourceArgs(
                 typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
@@ -256,6 +260,9 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
         except Exception as err:  # a platform bug or an SDK TypeError: say where, not a traceback
             failed.set()
             raise _failure(topology, err) from err
+        if recorder.duplicates:
+            raise OperationError(f"render of {topology} failed: two resources share the URN "
+                                 f"{recorder.duplicates[0]} (the engine would refuse the program)")
         outputs = _sync_await(_exports())
         return _build_graph(topology, stack, recorder, outputs)
     finally:

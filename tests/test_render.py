@@ -227,3 +227,16 @@ def test_render_takes_a_stack_file_and_a_token_wins_over_its_own():
     graph = render(stack_file=path)
     assert (graph.stack, graph.topology) == ("o2-aws", "O2@aws")
     assert render("E2@aws", stack_file=path).outputs["token"] == "E2@aws"
+
+
+def test_duplicate_resource_names_fail_as_the_engine_would():
+    class Twice(TinyPlatform):
+        def deploy(self, plan):
+            import pulumi_aws as aws
+
+            aws.ec2.Vpc("same", cidr_block="10.0.0.0/16")
+            aws.ec2.Vpc("same", cidr_block="10.1.0.0/16")
+            return Deployment(public_url="x", reactor_toml="")
+
+    with pytest.raises(OperationError, match="share the URN"):
+        render("O2@aws", platform=Twice())
