@@ -34,7 +34,10 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-TokenArg = Annotated[str, typer.Argument(help="topology token, e.g. E5+ha@aws", show_default=False)]
+TokenArg = Annotated[
+    str | None,
+    typer.Argument(help="topology token, e.g. E5+ha@aws (may be left out with --stack)", show_default=False),
+]
 StackOpt = Annotated[
     Path | None,
     typer.Option("--stack", "-s", help="stack file (stacks/Pulumi.<stack>.yaml) with settings", show_default=False),
@@ -75,7 +78,7 @@ def load_plan(token: str | None, stack: Path | None):
         stack_file = read_stack_file(stack, token)
         return build_plan(stack_file.topology, stack_file.settings)
     if not token:
-        raise typer.BadParameter("give a TOKEN or --stack FILE")
+        raise typer.BadParameter("give a TOKEN, or --stack FILE with reactor-infra:token in it")
     return build_plan(parse(token))
 
 
@@ -85,7 +88,7 @@ def print_json(data: Any) -> None:
 
 @app.command()
 @user_errors
-def explain(token: TokenArg, stack: StackOpt = None, as_json: JsonOpt = False) -> None:
+def explain(token: TokenArg = None, stack: StackOpt = None, as_json: JsonOpt = False) -> None:
     """Say what a token builds: tiers, services, replicas, links, secrets, policy."""
     from .explain import plan_in_words, plan_to_dict
 
@@ -138,7 +141,7 @@ def _rows_by_size(tokens: list[str]) -> list[list[str]]:
 
 @app.command()
 @user_errors
-def config(token: TokenArg, stack: StackOpt = None) -> None:
+def config(token: TokenArg = None, stack: StackOpt = None) -> None:
     """Print the Reactor.toml for a token (offline endpoints; secrets by reference only)."""
     from .reactor_toml import render_reactor_toml
 
@@ -147,7 +150,7 @@ def config(token: TokenArg, stack: StackOpt = None) -> None:
 
 @app.command()
 @user_errors
-def validate(token: TokenArg, stack: StackOpt = None) -> None:
+def validate(token: TokenArg = None, stack: StackOpt = None) -> None:
     """Check a token (and stack file): exit 0 and print the canonical token, or exit 2."""
     plan = load_plan(token, stack)
     out.print(plan.topology.token, markup=False)

@@ -133,3 +133,15 @@ def test_python_dash_m_and_the_console_script_agree():
     assert exe, "the reactor-infra console script is installed beside the interpreter"
     script = subprocess.run([exe, "validate", "E5+ha@aws"], capture_output=True, text=True)
     assert script.stdout == run("validate", "E5+ha@aws").stdout
+
+
+def test_the_token_may_come_from_the_stack_file(tmp_path):
+    stack = tmp_path / "Pulumi.acme.yaml"
+    stack.write_text("config:\n  reactor-infra:token: E5+ha@aws\n")
+    assert run("validate", "--stack", str(stack)).stdout.strip() == "E5+ha@aws"
+    assert json.loads(run("explain", "--stack", str(stack), "--json").stdout)["topology"] == "E5+ha@aws"
+
+
+def test_no_token_and_no_stack_is_a_usage_error():
+    result = run("explain")
+    assert result.returncode == 2 and "TOKEN" in result.stderr and "Traceback" not in result.stderr
