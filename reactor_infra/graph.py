@@ -112,6 +112,8 @@ class ResourceGraph:
             "stack": self.stack,
             "resources": [r.to_dict() for r in self.resources],
             "outputs": dict(self.outputs),
+            # data-source calls the program made (a real run asks the cloud the same questions)
+            "invokes": [{"token": i.token, "args": dict(i.args)} for i in self.invokes],
         }
 
     def to_json(self) -> str:
