@@ -75,6 +75,7 @@ def _make_recorder(region: str):
             self.registrations: list[_Registration] = []
             self.invokes: list[Invoke] = []
             self.duplicates: list[str] = []
+            self.claimed: set[str] = set()
             self.stack_urn = ""
 
         def RegisterResource(self, request):  # noqa: N802 - the gRPC name
@@ -86,9 +87,10 @@ def _make_recorder(region: str):
             if request.type == "pulumi:pulumi:Stack":
                 self.stack_urn = urn
                 return resource_pb2.RegisterResourceResponse(urn=urn)
-            if urn in self.resources:  # the engine refuses this; the mock monitor would not
-                with self.lock:
-                    self.duplicates.append(urn)
+            with self.lock:  # registrations run on executor threads: check and claim at once
+                if urn in self.claimed:  # the engine refuses this; the mock monitor would not
+                    self.duplicates.append(urn.replace("pulumi:pulumi:Stack$", "", 1))
+                self.claimed.add(urn)
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
             id_, state = self.mocks.new_resource(pm.MockResourceArgs(
                 typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
