@@ -106,16 +106,21 @@ def preview_command(
         return
     from . import engine
 
-    summary = engine.preview(_target(token, stack, backend), on_output=_stream)
+    summary = engine.preview(**_target(token, stack, backend), on_output=_stream)
     print(json.dumps(summary, sort_keys=True))
 
 
-def _target(token, stack, backend):
+def _target(token: str | None, stack: Path | None, backend: str | None, check_cli: bool = True) -> dict:
+    """The engine's keyword arguments; the stack file's other namespaces become stack config."""
     from . import engine
+    from .settings import read_stack_file
 
     topology, settings, name = _resolve(token, stack)
-    engine.pulumi_cli()  # fail first and alone when there is no CLI
-    return engine.target(topology, settings, name, backend)
+    config = read_stack_file(stack, token).other_config if stack is not None else {}
+    if check_cli:
+        engine.pulumi_cli()  # bad input first, then the missing CLI alone
+    return {"topology": topology, "settings": settings, "stack_name": name, "backend_url": backend,
+            "config": dict(config)}
 
 
 def _stream(line: str) -> None:
@@ -127,7 +132,7 @@ def up_command(token: TokenArg = None, stack: StackOpt = None, backend: BackendO
     """Create or update the stack for real (needs the Pulumi CLI and cloud credentials)."""
     from . import engine
 
-    outputs = engine.up(_target(token, stack, backend), on_output=_stream)
+    outputs = engine.up(**_target(token, stack, backend), on_output=_stream)
     print(json.dumps(outputs, indent=2, sort_keys=True))
 
 
@@ -135,7 +140,7 @@ def refresh_command(token: TokenArg = None, stack: StackOpt = None, backend: Bac
     """Read the real state of every resource into the stack."""
     from . import engine
 
-    engine.refresh(_target(token, stack, backend), on_output=_stream)
+    engine.refresh(**_target(token, stack, backend), on_output=_stream)
 
 
 def destroy_command(
@@ -147,17 +152,15 @@ def destroy_command(
     """Delete every resource of the stack (only with --yes)."""
     from . import engine
 
-    topology, settings, name = _resolve(token, stack)
-    if not yes:  # refuse before anything else, CLI or not
-        engine.destroy(engine.target(topology, settings, name, backend), yes=False)
-    engine.destroy(_target(token, stack, backend), yes=True, on_output=_stream)
+    # refuse before anything else, CLI or not
+    engine.destroy(**_target(token, stack, backend, check_cli=yes), yes=yes, on_output=_stream)
 
 
 def outputs_command(token: TokenArg = None, stack: StackOpt = None, backend: BackendOpt = None) -> None:
     """Print the stack's outputs (secrets as [secret])."""
     from . import engine
 
-    print(json.dumps(engine.outputs(_target(token, stack, backend)), indent=2, sort_keys=True))
+    print(json.dumps(engine.outputs(**_target(token, stack, backend)), indent=2, sort_keys=True))
 
 
 def doctor_command() -> None:

@@ -9,11 +9,12 @@ one message that says how to install it; this module never pretends to be the en
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,9 @@ def target(topology: Topology, settings: StackSettings | None = None, stack_name
     return Target(topology, settings, stack_name or topology.slug, backend_url or default_backend_url())
 
 
-def _stack(t: Target):
-    """Create or select the stack through the Automation API (needs the CLI)."""
+def _stack(t: Target, config: Mapping[str, Any] | None = None):
+    """Create or select the stack through the Automation API (needs the CLI). `config` is
+    the stack file's other namespaces (aws:region, docker:host), set on the stack."""
     pulumi_cli()
     try:
         from pulumi import automation as auto
@@ -106,10 +108,14 @@ def _stack(t: Target):
                                               backend=auto.ProjectBackend(url=t.backend_url)),
     )
     try:
-        return auto.create_or_select_stack(
+        stack = auto.create_or_select_stack(
             stack_name=t.stack_name, project_name=PROJECT,
             program=lambda: program.run(t.topology, t.settings), opts=opts)
-    except FileNotFoundError:
+        if config:
+            stack.set_all_config({k: auto.ConfigValue(v if isinstance(v, str) else json.dumps(v))
+                                  for k, v in config.items()})
+        return stack
+    except FileNotFoundError:  # the CLI vanished between the check and the call
         raise PulumiMissingError(INSTALL_HINT) from None
     except auto.errors.InvalidVersionError as err:
         raise OperationError(f"the Pulumi CLI is too old: {err}; upgrade it (pulumi version)") from None
@@ -132,7 +138,8 @@ def _command_error(err: Exception) -> str:
             return f"pulumi: {text}"
     lines = [ln for ln in str(err).splitlines() if ln.strip()]
     tail = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else "")
-    return f"pulumi failed: {tail.strip()[:300]}"
+    tail = tail.strip().removeprefix("stderr:").strip()  # CommandError's own label
+    return f"pulumi failed: {tail[:300]}"
 
 
 def _guard(fn: Callable[[], Any]) -> Any:
@@ -144,33 +151,49 @@ def _guard(fn: Callable[[], Any]) -> Any:
         raise OperationError(_command_error(err)) from None
 
 
-def up(t: Target, on_output: Printer = print) -> dict[str, Any]:
-    stack = _stack(t)
-    result = _guard(lambda: stack.up(on_output=on_output))
+EventHandler = Callable[[Any], None]
+
+
+def up(topology: Topology, settings: StackSettings | None = None, stack_name: str | None = None,
+       backend_url: str | None = None, on_output: Printer = print, on_event: EventHandler | None = None,
+       config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Create or update the stack; its outputs (secrets as [secret])."""
+    stack = _stack(target(topology, settings, stack_name, backend_url), config)
+    result = _guard(lambda: stack.up(on_output=on_output, on_event=on_event))
     return {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
 
 
-def preview(t: Target, on_output: Printer = print) -> dict[str, int]:
-    stack = _stack(t)
-    result = _guard(lambda: stack.preview(on_output=on_output))
-    return {str(k): v for k, v in (result.change_summary or {}).items()}
+def preview(topology: Topology, settings: StackSettings | None = None, stack_name: str | None = None,
+            backend_url: str | None = None, on_output: Printer = print, on_event: EventHandler | None = None,
+            config: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """What an up would change: counts by operation."""
+    stack = _stack(target(topology, settings, stack_name, backend_url), config)
+    result = _guard(lambda: stack.preview(on_output=on_output, on_event=on_event))
+    return {str(getattr(k, "value", k)): v for k, v in (result.change_summary or {}).items()}
 
 
-def refresh(t: Target, on_output: Printer = print) -> None:
-    stack = _stack(t)
-    _guard(lambda: stack.refresh(on_output=on_output))
+def refresh(topology: Topology, settings: StackSettings | None = None, stack_name: str | None = None,
+            backend_url: str | None = None, on_output: Printer = print, on_event: EventHandler | None = None,
+            config: Mapping[str, Any] | None = None) -> None:
+    stack = _stack(target(topology, settings, stack_name, backend_url), config)
+    _guard(lambda: stack.refresh(on_output=on_output, on_event=on_event))
 
 
-def destroy(t: Target, yes: bool, on_output: Printer = print) -> None:
+def destroy(topology: Topology, settings: StackSettings | None = None, stack_name: str | None = None,
+            backend_url: str | None = None, on_output: Printer = print, on_event: EventHandler | None = None,
+            config: Mapping[str, Any] | None = None, *, yes: bool = False) -> None:
+    """Delete every resource of the stack; refuses (UserError) unless `yes`, before anything else."""
+    t = target(topology, settings, stack_name, backend_url)
     if not yes:
         raise UserError(f"destroy tears down every resource of stack '{t.stack_name}'; "
                         "add --yes to confirm")
-    stack = _stack(t)
-    _guard(lambda: stack.destroy(on_output=on_output))
+    stack = _stack(t, config)
+    _guard(lambda: stack.destroy(on_output=on_output, on_event=on_event))
 
 
-def outputs(t: Target) -> dict[str, Any]:
-    stack = _stack(t)
+def outputs(topology: Topology, settings: StackSettings | None = None, stack_name: str | None = None,
+            backend_url: str | None = None, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    stack = _stack(target(topology, settings, stack_name, backend_url), config)
     values = _guard(stack.outputs)
     return {k: ("[secret]" if v.secret else v.value) for k, v in values.items()}
 

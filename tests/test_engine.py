@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from reactor_infra import engine
-from reactor_infra.errors import PulumiMissingError, UserError
+from reactor_infra.errors import OperationError, PulumiMissingError, UserError
 from reactor_infra.token import parse
 
 
@@ -37,7 +37,7 @@ def cli(*args: str, home) -> subprocess.CompletedProcess[str]:
 
 def test_up_without_the_cli_raises_one_actionable_error(no_pulumi):
     with pytest.raises(PulumiMissingError) as info:
-        engine.up(engine.target(parse("O2@aws")))
+        engine.up(parse("O2@aws"))
     (line,) = info.value.lines()
     assert "https://www.pulumi.com/docs/install/" in line and "--offline" in line
     assert not (no_pulumi / "home" / "state").exists(), "nothing is half-applied"
@@ -57,7 +57,7 @@ def test_destroy_refuses_without_yes(tmp_path):
     result = cli("destroy", "O2@aws", home=tmp_path)
     assert result.returncode == 2 and "add --yes" in result.stderr
     with pytest.raises(UserError, match="--yes"):
-        engine.destroy(engine.target(parse("O2@aws")), yes=False)
+        engine.destroy(parse("O2@aws"), yes=False)
 
 
 def test_bad_token_beats_the_missing_cli(tmp_path):
@@ -128,3 +128,44 @@ def test_render_with_the_default_token(tmp_path):
 
 def test_render_rejects_two_views(tmp_path):
     assert cli("render", "O2@aws", "--json", "--tree", home=tmp_path).returncode == 2
+
+
+FAKE_CLI = """#!/bin/sh
+# A stand-in that records how it was called and refuses to act: it is not an engine.
+echo "$* | backend=$PULUMI_BACKEND_URL | passphrase=${PULUMI_CONFIG_PASSPHRASE:+set}" >> "$FAKE_PULUMI_LOG"
+if [ "$1" = "version" ]; then echo "v3.272.0"; exit 0; fi
+echo "error: this stand-in only records its arguments" >&2
+exit 255
+"""
+
+
+def test_the_real_path_reaches_the_cli_with_a_local_backend_and_passphrase(no_pulumi, monkeypatch):
+    """Up to the CLI boundary: a recording stand-in (never an engine) on PATH shows what the
+    Automation API asks of the CLI; its refusal comes back as one OperationError line."""
+    bindir = no_pulumi / "bin"
+    bindir.mkdir()
+    (bindir / "pulumi").write_text(FAKE_CLI)
+    (bindir / "pulumi").chmod(0o755)
+    log = no_pulumi / "calls.log"
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_PULUMI_LOG", str(log))
+    with pytest.raises(OperationError) as info:
+        engine.up(parse("E5+ha@aws"))
+    assert info.value.lines() == ["pulumi failed: error: this stand-in only records its arguments"]
+    calls = log.read_text().splitlines()
+    state = (no_pulumi / "home" / "state").as_uri()
+    assert calls[0].startswith("version ")
+    assert f"stack select --stack e5-ha-aws | backend={state} | passphrase=set" in calls[1]
+    assert stat.S_IMODE(engine.passphrase_file().stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("kind, says", [("ConcurrentUpdateError", "another update is running"),
+                                        ("StackNotFoundError", "does not exist in this backend"),
+                                        ("CommandError", "pulumi failed: error: boom")])
+def test_cli_failures_become_one_operation_error_line(kind, says):
+    from pulumi.automation import errors
+    from pulumi.automation._cmd import CommandResult
+
+    err = getattr(errors, kind)(CommandResult(stdout="", stderr="error: boom\n", code=255))
+    with pytest.raises(OperationError, match=says):
+        engine._guard(lambda: (_ for _ in ()).throw(err))
