@@ -53,6 +53,8 @@ def _render(token: str | None, stack: Path | None):
 
     topology, settings, name = _resolve(token, stack)
     _status(f"rendering {topology} (stack {name}) under the mock engine…")
+    if stack is not None:  # exactly as `pulumi up -s <stack>` runs it: program.main on the config
+        return render(token, stack_file=stack)
     return render(topology, settings, stack=name)
 
 

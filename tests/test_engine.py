@@ -169,3 +169,14 @@ def test_cli_failures_become_one_operation_error_line(kind, says):
     err = getattr(errors, kind)(CommandResult(stdout="", stderr="error: boom\n", code=255))
     with pytest.raises(OperationError, match=says):
         engine._guard(lambda: (_ for _ in ()).throw(err))
+
+
+def test_render_of_a_stack_file_is_what_pulumi_up_on_that_stack_would_run(tmp_path):
+    from pathlib import Path
+
+    from reactor_infra.render import render_stack_file
+
+    path = Path(__file__).parent.parent / "stacks" / "Pulumi.o2-aws.yaml"
+    result = cli("render", "--stack", str(path), "--json", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == render_stack_file(path).to_json()
