@@ -212,9 +212,12 @@ def unfilled(text: str) -> list[str]:
 def openbao_hcl(plan: Plan, *, node_id: str, peers: list[str], seal: str, api_addr: str,
                 cluster_addr: str, seal_config: Mapping[str, str] | None = None,
                 data_dir: str = "/openbao/data", tls_cert_file: str | None = None,
-                tls_key_file: str | None = None) -> str:
+                tls_key_file: str | None = None, listen_host: str = "0.0.0.0",
+                api_port: int = VAULT_API, cluster_port: int = VAULT_CLUSTER) -> str:
     """openbao.hcl: raft storage (one node, or `peers` = the other nodes' API URLs to
-    retry_join), listener 8200 / cluster 8201, `ui = false`.
+    retry_join), listener 8200 / cluster 8201 on all interfaces, `ui = false`.
+    `listen_host`, `api_port`, `cluster_port` move the listener (tests run real servers on
+    free loopback ports); nodes keep the defaults.
 
     `seal`: `shamir` (no stanza: the operator unseals) or `awskms` / `gcpckms` / `azurekeyvault`,
     whose key ids come in `seal_config` (`SEAL_KEYS`); a key not given renders as `<fill:key>`
@@ -234,7 +237,8 @@ def openbao_hcl(plan: Plan, *, node_id: str, peers: list[str], seal: str, api_ad
         "openbao.hcl.j2", plan,
         node_id=_token(node_id, "node_id"), api_addr=api_addr, cluster_addr=cluster_addr,
         peers=[p for p in peers if p != api_addr], data_dir=data_dir,
-        api_port=VAULT_API, cluster_port=VAULT_CLUSTER,
+        listen_host=_token(listen_host, "listen_host"), api_port=int(api_port),
+        cluster_port=int(cluster_port),
         tls_cert_file=tls_cert_file, tls_key_file=tls_key_file,
         seal_name=None if seal == "shamir" else seal, seal_config=pairs,
     )
