@@ -208,6 +208,9 @@ class Plan:
     policy: Policy
     secrets: tuple[Secret, ...]
     sizing_preset: str
+    # the services that may open connections to the internet (a tier's `egress` is any of these);
+    # platforms that place services one by one (containers) read this, machine tiers read `egress`
+    egress_services: frozenset[Service] = frozenset()
     notes: tuple[str, ...] = field(default=())
 
     # --- lookups platforms use -----------------------------------------------------------

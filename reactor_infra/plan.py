@@ -229,7 +229,8 @@ def build_plan(topology: Topology, settings: StackSettings | None = None) -> Pla
         pooler = Pooler(settings.pooler, "session", POOLER_SESSION)
     has_nats = any(Service.NATS in t.services for t in tiers)
 
-    tiers = [replace(t, egress=_egress(t, seal)) for t in tiers]
+    egress = _egress_services(seal)
+    tiers = [replace(t, egress=bool(egress & set(t.services))) for t in tiers]
     links = _links(topo, tiers, ingress, pooler, policy)
     secrets = _secrets(topo, vault, seal, pooler, has_nats, policy, tiers)
     if ingress.tier is None:
@@ -238,16 +239,17 @@ def build_plan(topology: Topology, settings: StackSettings | None = None) -> Pla
         topology=topo, settings=settings, regions=regions, tiers=tuple(tiers), links=links,
         ingress=ingress, database=database, pooler=pooler, storage=storage, vault=vault,
         vault_seal=seal, nats=has_nats, policy=policy, secrets=secrets, sizing_preset=preset,
-        notes=tuple(notes),
+        egress_services=egress, notes=tuple(notes),
     )
 
 
-def _egress(tier: TierPlan, seal: str | None) -> bool:
+def _egress_services(seal: str | None) -> frozenset[Service]:
     """reactor-server calls out (webhooks, SMTP, functions), Caddy needs ACME, OpenBao reaches
     a cloud KMS to unseal. NATS, the pooler and the database never need the internet."""
-    if {Service.REACTOR_SERVER, Service.CADDY} & set(tier.services):
-        return True
-    return Service.OPENBAO in tier.services and seal not in (None, "shamir")
+    services = {Service.REACTOR_SERVER, Service.CADDY}
+    if seal not in (None, "shamir"):
+        services.add(Service.OPENBAO)
+    return frozenset(services)
 
 
 def _links(topo, tiers, ingress, pooler, policy) -> tuple[Link, ...]:

@@ -170,14 +170,11 @@ def test_from_size_2_only_caddy_publishes_and_only_80_and_443(token):
 
 
 @pytest.mark.parametrize("token", LOCAL)
-def test_tier_networks_are_internal_and_only_publishers_join_the_public_bridge(token):
+def test_tier_networks_are_internal_and_only_the_public_bridge_is_not(token):
     plan = build_plan(parse(token))
     public = f"{plan.stack_name}-network-public"
     for net in resources(token, NETWORK):
         assert net["inputs"]["internal"] is (net["inputs"]["name"] != public)
-    for name, c in containers(token).items():
-        joined = [n["name"] for n in c["inputs"].get("networksAdvanced") or []]
-        assert (public in joined) == bool(published(c)), name
 
 
 @pytest.mark.parametrize("token", LOCAL)
@@ -288,3 +285,16 @@ def test_every_generated_plan_secret_has_a_random_resource(token):
 
 def render_mod_fake_secret_values() -> list[str]:
     return list(getattr(render_mod, "FAKES", []))
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_only_the_services_the_plan_lets_call_out_reach_the_ordinary_bridge(token):
+    plan = build_plan(parse(token))
+    public = f"{plan.stack_name}-network-public"
+    for name, c in containers(token).items():
+        nets = {n["name"] for n in c["inputs"].get("networksAdvanced", [])}
+        service = next(s for s in Service if name.endswith("-" + s.value))
+        calls_out = service in plan.egress_services and c["inputs"].get("networkMode") is None
+        assert (public in nets) is (calls_out or bool(published(c))), name
+    # postgres, NATS, the pooler (and OpenBao with a shamir seal) never reach the internet
+    assert any(s not in plan.egress_services for t in plan.tiers for s in t.services)

@@ -85,7 +85,9 @@ class _LocalDeployment:
         recipe = self._recipe(service)
         share = self.containers[Service.CADDY] if service is Service.GATEWAY_SERVER else None
         networks = [] if share else self.network.networks_for(tier)
-        if recipe.ports and not share:
+        # the ordinary bridge: to publish ports, or to call out (webhooks, ACME) as the Plan allows;
+        # every other container sits on internal networks only
+        if (recipe.ports or service in plan.egress_services) and not share:
             networks.append(self.network.public)
         component = ServiceComponent(f"{tier}-{service.value}", ServiceArgs(
             tier=tier,
