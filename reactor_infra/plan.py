@@ -48,7 +48,8 @@ from .layout import (  # noqa: F401 - re-exported: platforms import the vocabula
     VaultMode,
 )
 from .settings import StackSettings
-from .token import Edition, Platform, Topology
+from .token import Edition, Topology
+from .traits import traits
 
 # --- the ladder -------------------------------------------------------------------------
 
@@ -130,7 +131,7 @@ def build_plan(topology: Topology, settings: StackSettings | None = None) -> Pla
     cluster_replicas = Replicas(3, 3) if clustered else Replicas(1, 1)
     app_replicas = _app_replicas(topo)
     edge_replicas = _edge_replicas(topo)
-    one_host = topo.platform is Platform.LOCAL
+    one_host = traits(topo.platform).one_host
     if one_host:
         # every rung on one Docker host: the tiers are real, the replicas would only share a kernel
         app_replicas = edge_replicas = Replicas(1, 1)
@@ -177,7 +178,7 @@ def build_plan(topology: Topology, settings: StackSettings | None = None) -> Pla
     app_nodes_max = app_replicas.max if size >= 3 else 1
     if size <= 2:
         hosting = DatabaseHosting.BESIDE
-    elif topo.platform.is_cloud:
+    elif traits(topo.platform).managed_database:
         hosting = DatabaseHosting.MANAGED
     else:
         hosting = DatabaseHosting.NODE
@@ -216,8 +217,7 @@ def build_plan(topology: Topology, settings: StackSettings | None = None) -> Pla
         vault = VaultMode.EMBEDDED
     seal = None
     if has_openbao:
-        seal = settings.vault_seal or {Platform.AWS: "awskms", Platform.GCP: "gcpckms",
-                                       Platform.AZURE: "azurekeyvault"}.get(topo.platform, "shamir")
+        seal = settings.vault_seal or traits(topo.platform).kms_seal or "shamir"
     pooler = None
     if size >= 6:
         # Session mode for both poolers: reactor-server runs sqlx migrations at every start

@@ -31,6 +31,7 @@ from .plan import (
 )
 from .runtime_schema import DEFAULT_MASTER_KEY_REF, env_var
 from .token import Platform
+from .traits import traits
 
 DB_NAME = DB_USER = "reactor"
 # RFC 2606: `.invalid` never resolves, so a forgotten domain cannot point at someone else's host.
@@ -99,12 +100,10 @@ def _s3(plan: Plan) -> tuple[str | None, str | None, str | None]:
     if plan.storage is not StorageBackend.S3:
         return None, None, None
     bucket = f"{plan.stack_name}-storage"
-    endpoint, region = {
-        Platform.AWS: (None, plan.primary_region),
-        Platform.GCP: ("https://storage.googleapis.com", "auto"),  # GCS XML API, HMAC keys
-        Platform.FLY: ("https://fly.storage.tigris.dev", "auto"),  # Tigris
-    }.get(plan.topology.platform, ("http://storage.internal:9000", plan.primary_region))  # MinIO-style
-    return bucket, region, endpoint
+    store = traits(plan.topology.platform).object_store
+    if store is None:  # a MinIO-style service the platform runs
+        return bucket, plan.primary_region, "http://storage.internal:9000"
+    return bucket, store.region or plan.primary_region, store.endpoint
 
 
 def default_endpoints(plan: Plan) -> Endpoints:
@@ -205,8 +204,9 @@ def _header(plan: Plan, ep: Endpoints) -> list[str]:
 def _bind(plan: Plan) -> tuple[str, str]:
     if plan.topology.size == 1:
         return f"127.0.0.1:{REACTOR}", "size 1: loopback only, nothing is published beyond this machine"
-    if plan.topology.platform is Platform.FLY:
-        return f"[::]:{REACTOR}", "Fly's private network (6PN) is IPv6"
+    host = traits(plan.topology.platform).bind_host
+    if host.startswith("["):
+        return f"{host}:{REACTOR}", "the platform's private network is IPv6"
     return f"0.0.0.0:{REACTOR}", f"behind {plan.ingress.tls} TLS; firewall rules admit only the plan's links"
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from .errors import SettingsError, UserError, shorten
 from .token import Platform, Topology, parse
+from .traits import traits
 
 # Settings are frozen dataclasses, validated by pydantic (`load_settings`) only when a stack
 # file or mapping is read: importing pydantic's BaseModel costs ~45 ms, and `explain TOKEN`
@@ -35,15 +36,6 @@ CONFIG_NAMESPACE = "reactor-infra"
 
 SizingPreset = Literal["dev", "staging", "small", "active"]
 
-# Default regions per platform: the first is the primary; +mr uses the first two.
-DEFAULT_REGIONS: dict[Platform, tuple[str, ...]] = {
-    Platform.LOCAL: ("local",),
-    Platform.ONPREM: ("site-1",),
-    Platform.AWS: ("us-east-1", "us-west-2"),
-    Platform.GCP: ("us-central1", "us-east1"),
-    Platform.AZURE: ("eastus", "westus2"),
-    Platform.FLY: ("iad", "ord"),
-}
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -92,7 +84,7 @@ class StackSettings:
     domain: str | None = None
     # contact for Let's Encrypt; none: certificates without a contact address
     acme_email: str | None = None
-    # regions, the first primary; none: the platform's defaults (DEFAULT_REGIONS)
+    # regions, the first primary; none: the platform's defaults (traits.default_regions)
     regions: tuple[str, ...] | None = None
     # dev | staging | small | active; none: chosen from edition and size
     sizing: SizingPreset | None = None
@@ -123,7 +115,7 @@ class StackSettings:
 
     def regions_for(self, topology: Topology) -> tuple[str, ...]:
         """The regions this install uses: one, or two or more with +mr."""
-        regions = self.regions or DEFAULT_REGIONS[topology.platform]
+        regions = self.regions or traits(topology.platform).default_regions
         if topology.mr:
             if len(regions) < 2:
                 raise SettingsError("stack settings", [

@@ -1,0 +1,111 @@
+"""What each platform is, as data: the facts the Plan and the core's renderers need.
+
+One row per platform, so adding a platform means adding a row here (and its plugin), never
+editing the Plan's logic, Reactor.toml's endpoints or the settings checks. No Pulumi, no SDK.
+
+- `one_host`: every tier runs on one Docker host (no load balancer, replicas of one).
+- `managed_database`: the platform offers a managed Postgres for sizes >= 3.
+- `kms_seal`: OpenBao's auto-unseal seal there (the cloud's KMS); None means Shamir with an
+  operator step.
+- `object_store`: the S3-compatible endpoint and region rule Reactor.toml's storage uses when
+  the Plan says s3; None: a MinIO-style `storage.internal` service the platform runs.
+- `bind_host`: the address reactor-server binds (Fly's private network is IPv6-only).
+- `regions`: every region name the platform has (a static list: validation never calls out);
+  None means free-form site names (on-prem). `default_regions`: primary first, then the
+  second region +mr uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .token import Platform
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStore:
+    endpoint: str | None  # None: the provider's default (AWS S3)
+    region: str | None  # None: the install's primary region
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformTraits:
+    one_host: bool
+    managed_database: bool
+    kms_seal: str | None
+    object_store: ObjectStore | None
+    bind_host: str
+    default_regions: tuple[str, ...]
+    regions: frozenset[str] | None
+
+
+# AWS commercial, GovCloud and China partitions (2026).
+AWS_REGIONS = frozenset({
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-east-2",
+    "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+    "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ap-northeast-1",
+    "ap-northeast-2", "ap-northeast-3", "ca-central-1", "ca-west-1", "eu-central-1",
+    "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-south-2",
+    "eu-north-1", "il-central-1", "me-south-1", "me-central-1", "mx-central-1", "sa-east-1",
+    "us-gov-east-1", "us-gov-west-1", "cn-north-1", "cn-northwest-1",
+})
+
+GCP_REGIONS = frozenset({
+    "africa-south1", "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2",
+    "asia-northeast3", "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2",
+    "australia-southeast1", "australia-southeast2", "europe-central2", "europe-north1",
+    "europe-north2", "europe-southwest1", "europe-west1", "europe-west2", "europe-west3",
+    "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10",
+    "europe-west12", "me-central1", "me-central2", "me-west1", "northamerica-northeast1",
+    "northamerica-northeast2", "northamerica-south1", "southamerica-east1", "southamerica-west1",
+    "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2",
+    "us-west3", "us-west4",
+})
+
+AZURE_REGIONS = frozenset({
+    "eastus", "eastus2", "southcentralus", "westus2", "westus3", "australiaeast", "southeastasia",
+    "northeurope", "swedencentral", "uksouth", "westeurope", "centralus", "southafricanorth",
+    "centralindia", "eastasia", "japaneast", "koreacentral", "canadacentral", "francecentral",
+    "germanywestcentral", "italynorth", "norwayeast", "polandcentral", "spaincentral",
+    "switzerlandnorth", "mexicocentral", "uaenorth", "brazilsouth", "israelcentral",
+    "qatarcentral", "northcentralus", "westus", "westcentralus", "japanwest", "koreasouth",
+    "southindia", "westindia", "canadaeast", "francesouth", "germanynorth", "norwaywest",
+    "switzerlandwest", "ukwest", "uaecentral", "brazilsoutheast", "australiacentral",
+    "australiacentral2", "australiasoutheast", "southafricawest", "newzealandnorth",
+    "indonesiacentral", "malaysiawest", "chilecentral", "austriaeast", "belgiumcentral",
+    "denmarkeast",
+})
+
+# Fly.io's regions after the 2025 consolidation.
+FLY_REGIONS = frozenset({
+    "ams", "arn", "bom", "cdg", "dfw", "ewr", "fra", "gru", "iad", "jnb", "lax", "lhr", "nrt",
+    "ord", "sin", "sjc", "syd", "yyz",
+})
+
+TRAITS: dict[Platform, PlatformTraits] = {
+    Platform.LOCAL: PlatformTraits(
+        one_host=True, managed_database=False, kms_seal=None, object_store=None,
+        bind_host="0.0.0.0", default_regions=("local",), regions=frozenset({"local"})),
+    Platform.ONPREM: PlatformTraits(
+        one_host=False, managed_database=False, kms_seal=None, object_store=None,
+        bind_host="0.0.0.0", default_regions=("site-1",), regions=None),
+    Platform.AWS: PlatformTraits(
+        one_host=False, managed_database=True, kms_seal="awskms",
+        object_store=ObjectStore(endpoint=None, region=None),
+        bind_host="0.0.0.0", default_regions=("us-east-1", "us-west-2"), regions=AWS_REGIONS),
+    Platform.GCP: PlatformTraits(
+        one_host=False, managed_database=True, kms_seal="gcpckms",
+        object_store=ObjectStore(endpoint="https://storage.googleapis.com", region="auto"),  # XML API, HMAC keys
+        bind_host="0.0.0.0", default_regions=("us-central1", "us-east1"), regions=GCP_REGIONS),
+    Platform.AZURE: PlatformTraits(
+        one_host=False, managed_database=True, kms_seal="azurekeyvault", object_store=None,
+        bind_host="0.0.0.0", default_regions=("eastus", "westus2"), regions=AZURE_REGIONS),
+    Platform.FLY: PlatformTraits(
+        one_host=False, managed_database=True, kms_seal=None,
+        object_store=ObjectStore(endpoint="https://fly.storage.tigris.dev", region="auto"),  # Tigris
+        bind_host="[::]", default_regions=("iad", "ord"), regions=FLY_REGIONS),
+}
+
+
+def traits(platform: Platform) -> PlatformTraits:
+    return TRAITS[platform]
