@@ -1,10 +1,11 @@
 """ResourceGraph: what one offline render registered, and its views (DESIGN §5).
 
 The tier convention platforms follow: every platform ComponentResource has the type token
-`reactor-infra:<tier>:<Name>` (e.g. `reactor-infra:database:Database`), where <tier> is a
-Reactor tier (app, edge, infra, nats, vault, pooler, database, node, local, network,
-storage, dns, observability). A resource's `component` is the tier of its nearest such
-ancestor (itself included); resources outside every such component (providers) have none.
+`reactor-infra:<platform>:<Class>` (the class, never the tier: regrouping must not change URNs)
+and carries its Reactor tier as data, the input `tier` (app, edge, infra, nats, vault, pooler,
+database, node, local, network, storage, dns, observability). A resource's `component` is the
+tier of its nearest such ancestor (itself included, `tier_of`); resources outside every such
+component (providers) have none.
 
 Secrets: every input that was a Pulumi secret, or that the provider's schema lists as a
 secret output, is replaced by "[secret]" when the graph is built, so no view can leak one.
@@ -174,11 +175,16 @@ def _matches(actual: Any, expected: Any) -> bool:
     return actual == expected
 
 
-def component_of(type_chain: list[str]) -> str | None:
-    """The tier of the nearest reactor-infra component in a resource's type chain (self last)."""
-    for type_ in reversed(type_chain):
+TIER_INPUT = "tier"
+
+
+def tier_of(ancestry: list[tuple[str, Mapping[str, Any]]]) -> str | None:
+    """The Reactor tier of a resource from its ancestry, root first and itself last, as
+    (type, inputs) pairs: the `tier` input of the nearest reactor-infra component (the platform
+    kit gives every component one). A render, a diff and a real preview's steps all use this."""
+    for type_, inputs in reversed(ancestry):
         if type_.startswith(COMPONENT_PREFIX):
-            parts = type_.split(":")
-            if len(parts) == 3 and parts[1]:
-                return parts[1]
+            tier = inputs.get(TIER_INPUT) if isinstance(inputs, Mapping) else None
+            if isinstance(tier, str) and tier:
+                return tier
     return None

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OperationError, PulumiMissingError, ReactorInfraError
-from .graph import SECRET, UNKNOWN, Invoke, Resource, ResourceGraph, component_of
+from .graph import SECRET, UNKNOWN, Invoke, Resource, ResourceGraph, tier_of
 from .platforms import Platform, for_topology
 from .settings import StackSettings
 from .token import Topology, parse
@@ -184,14 +184,18 @@ def _secret_keys(reg: _Registration) -> list[str]:
 
 def _build_graph(topology: Topology, stack: str, recorder, outputs: dict[str, Any]) -> ResourceGraph:
     regs = {r.mock_urn: r for r in recorder.registrations}
-    chains: dict[str, list[str]] = {}
+    ancestries: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
-    def chain(mock_urn: str) -> list[str]:
-        if mock_urn not in chains:
+    def ancestry(mock_urn: str) -> list[tuple[str, dict[str, Any]]]:
+        """(type, inputs) from the top-level ancestor down to the resource itself."""
+        if mock_urn not in ancestries:
             reg = regs[mock_urn]
             parent = reg.parent if reg.parent in regs else None
-            chains[mock_urn] = (chain(parent) if parent else []) + [reg.type]
-        return chains[mock_urn]
+            ancestries[mock_urn] = (ancestry(parent) if parent else []) + [(reg.type, reg.inputs)]
+        return ancestries[mock_urn]
+
+    def chain(mock_urn: str) -> list[str]:
+        return [type_ for type_, _ in ancestry(mock_urn)]
 
     def real_urn(mock_urn: str) -> str:
         # the engine's URN: the parent's full type chain, without the root stack (pulumi-notes §1)
@@ -206,7 +210,7 @@ def _build_graph(topology: Topology, stack: str, recorder, outputs: dict[str, An
         provider = reg.provider.rsplit("::", 1)[0] if reg.provider else ""
         resources.append(Resource(
             urn=real_urn(reg.mock_urn), type=reg.type, name=reg.name,
-            parent=ref(reg.parent), component=component_of(chain(reg.mock_urn)), custom=reg.custom,
+            parent=ref(reg.parent), component=tier_of(ancestry(reg.mock_urn)), custom=reg.custom,
             inputs={k: _mask(v, set(secret_keys), k) for k, v in sorted(reg.inputs.items())},
             dependencies=tuple(sorted({u for d in reg.dependencies if (u := ref(d))})),
             property_dependencies={k: tuple(sorted({u for d in v if (u := ref(d))}))

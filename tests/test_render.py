@@ -13,6 +13,7 @@ import pytest
 
 from reactor_infra.errors import OperationError, PlatformMissingError, UserError
 from reactor_infra.graph import SECRET
+from reactor_infra.kit import Component
 from reactor_infra.platforms import Deployment, Platform
 from reactor_infra.render import render, render_stack_file
 from reactor_infra.token import Modifier
@@ -21,9 +22,9 @@ ROOT = Path(__file__).parent.parent
 LEAK = "hunter2-very-secret-value"
 
 
-class _Box(pulumi.ComponentResource):
+class _Box(Component, platform="test"):
     def __init__(self, name: str, password: pulumi.Input[str], opts=None):
-        super().__init__("reactor-infra:database:Box", name, None, opts)
+        super().__init__(name, "database", opts)
         import pulumi_random as random
 
         self.pw = random.RandomPassword(f"{name}-pw", length=24, opts=pulumi.ResourceOptions(parent=self))
@@ -66,8 +67,8 @@ def test_json_matches_the_render_contract():
     (param,) = [r for r in doc["resources"] if r["type"] == "aws:ssm/parameter:Parameter"]
     assert param["component"] == "database"  # the tier of its reactor-infra component
     assert param["protect"] is True
-    assert param["parent"].endswith("reactor-infra:database:Box::box")
-    assert param["urn"].endswith("reactor-infra:database:Box$aws:ssm/parameter:Parameter::box-param")
+    assert param["parent"].endswith("reactor-infra:test:_Box::box")
+    assert param["urn"].endswith("reactor-infra:test:_Box$aws:ssm/parameter:Parameter::box-param")
     assert doc["outputs"]["token"] == "E5+ha@aws"
 
 

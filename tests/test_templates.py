@@ -422,8 +422,14 @@ def test_compose_is_only_for_sizes_1_and_2_and_takes_image_overrides():
 
 
 def _verify(tmp_path: Path, name: str, text: str) -> list[str]:
-    path = write(tmp_path, name, text)
-    result = run(["systemd-analyze", "verify", str(path)], cwd=tmp_path)
+    """systemd-analyze verify on a unit, with the units it names (docker.service) present as
+    stubs in its own unit directory, so the answer is the same on a machine without Docker."""
+    units_dir = tmp_path / "units"
+    write(units_dir, "docker.service", "[Unit]\nDescription=stub of Docker's unit\n\n"
+                                       "[Service]\nExecStart=/bin/true\n")
+    path = write(units_dir, name, text)
+    result = run(["systemd-analyze", "verify", str(path)], cwd=tmp_path,
+                 env={"SYSTEMD_UNIT_PATH": f"{units_dir}:"})
     return systemd_problems(result.output)
 
 
@@ -433,9 +439,15 @@ def test_systemd_analyze_verifies_the_units(tmp_path):
 
 
 def test_systemd_analyze_catches_a_broken_unit(tmp_path):
+    """Each broken unit fails for its own reason, not because something else is missing."""
     text = units(plan("O2@aws"))["reactor.service"]
-    assert _verify(tmp_path, "typo.service", text.replace("Restart=always", "Restrat=always"))
-    assert _verify(tmp_path, "badtype.service", text.replace("Type=exec", "Type=sometimes"))
+    (typo,) = _verify(tmp_path, "typo.service", text.replace("Restart=always", "Restrat=always"))
+    assert "Unknown key" in typo and "Restrat" in typo
+    (bad_type,) = _verify(tmp_path, "badtype.service", text.replace("Type=exec", "Type=sometimes"))
+    assert "service type" in bad_type and "sometimes" in bad_type
+    missing = _verify(tmp_path, "needs.service", text.replace("Requires=docker.service",
+                                                                  "Requires=no-such-thing.service"))
+    assert any("no-such-thing.service" in line for line in missing)
 
 
 def test_unit_starts_after_docker_and_runs_pre_start_first():

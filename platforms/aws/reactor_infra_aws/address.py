@@ -14,7 +14,8 @@ import pulumi_aws as aws
 
 from reactor_infra.plan import Plan
 
-from .naming import component_type, physical_name, tags
+from .component import AwsComponent
+from .naming import physical_name, tags
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,11 @@ class AddressArgs:
     tier: str  # the public tier whose node takes this address
 
 
-class Address(pulumi.ComponentResource):
+class Address(AwsComponent):
     """`eip` (aws.ec2.Eip); `public_ip` and `allocation_id` are its outputs."""
 
     def __init__(self, name: str, args: AddressArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type(args.tier, "Address"), name, None, opts)
+        super().__init__(name, args.tier, opts)
         self._name, self._args = name, args
         self.eip = self._create_elastic_ip()
         self.public_ip: pulumi.Output[str] = self.eip.public_ip

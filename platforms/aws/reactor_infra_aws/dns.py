@@ -9,7 +9,9 @@ import pulumi_aws as aws
 
 from reactor_infra.plan import Plan
 
-from .naming import component_type
+from .component import AwsComponent
+
+
 
 TIER = "dns"
 TTL = 300
@@ -29,11 +31,11 @@ class DnsArgs:
     hosted_zone_id: str | None = None
 
 
-class Dns(pulumi.ComponentResource):
+class Dns(AwsComponent):
     """`record`: `<domain> A <address>`."""
 
     def __init__(self, name: str, args: DnsArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type(TIER, "Dns"), name, None, opts)
+        super().__init__(name, TIER, opts)
         self._name, self._args = name, args
         domain = args.plan.settings.domain
         if not domain:

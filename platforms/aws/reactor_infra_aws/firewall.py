@@ -16,7 +16,8 @@ import pulumi_aws as aws
 
 from reactor_infra.plan import INTERNET, Link, Plan, TierPlan
 
-from .naming import SECURITY_GROUP_MAX, component_type, physical_name, tags
+from .component import AwsComponent
+from .naming import SECURITY_GROUP_MAX, physical_name, tags
 
 TIER = "network"
 ANYWHERE_V4 = "0.0.0.0/0"
@@ -28,11 +29,11 @@ class FirewallArgs:
     vpc_id: pulumi.Input[str]  # the VPC the groups live in
 
 
-class Firewall(pulumi.ComponentResource):
+class Firewall(AwsComponent):
     """`groups[tier]` is the security group of that tier."""
 
     def __init__(self, name: str, args: FirewallArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type(TIER, "Firewall"), name, None, opts)
+        super().__init__(name, TIER, opts)
         self._name, self._plan, self._vpc_id = name, args.plan, args.vpc_id
         self.groups: dict[str, aws.ec2.SecurityGroup] = {}
         machine_tiers = [t for t in args.plan.tiers if t.services]

@@ -18,7 +18,8 @@ import pulumi_aws as aws
 
 from reactor_infra.plan import Plan
 
-from .naming import IAM_ROLE_MAX, INSTANCE_PROFILE_MAX, component_type, physical_name, tags
+from .component import AwsComponent
+from .naming import IAM_ROLE_MAX, INSTANCE_PROFILE_MAX, physical_name, tags
 
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
@@ -41,11 +42,11 @@ class InstanceRoleArgs:
     seal_key_arn: pulumi.Input[str] | None = None
 
 
-class InstanceRole(pulumi.ComponentResource):
+class InstanceRole(AwsComponent):
     """`role` (aws.iam.Role) and `profile` (aws.iam.InstanceProfile) for the node."""
 
     def __init__(self, name: str, args: InstanceRoleArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type(args.tier, "InstanceRole"), name, None, opts)
+        super().__init__(name, args.tier, opts)
         self._name, self._args, self._plan = name, args, args.plan
         self.role = self._create_role()
         self._attach_ssm_core()

@@ -18,7 +18,8 @@ import pulumi_aws as aws
 
 from reactor_infra.plan import Plan
 
-from .naming import KMS_ALIAS_MAX, component_type, physical_name, tags
+from .component import AwsComponent
+from .naming import KMS_ALIAS_MAX, physical_name, tags
 
 TIER = "vault"
 
@@ -32,11 +33,11 @@ class KeysArgs:
     plan: Plan  # vault_seal and policy.customer_managed_keys decide which keys exist
 
 
-class Keys(pulumi.ComponentResource):
+class Keys(AwsComponent):
     """`seal` and `data` are `aws.kms.Key`s or None; `*_alias` the alias names."""
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type(TIER, "Keys"), name, None, opts)
+        super().__init__(name, TIER, opts)
         self._name, self._plan = name, args.plan
         plan = args.plan
         self.seal_alias = alias_name(plan, "seal") if plan.vault_seal == "awskms" else None

@@ -10,7 +10,6 @@ import hashlib
 
 from reactor_infra.plan import Plan
 
-PACKAGE = "reactor-infra"
 
 # AWS name length limits we meet.
 IAM_ROLE_MAX = 64
@@ -19,10 +18,6 @@ SECURITY_GROUP_MAX = 255
 NAME_TAG_MAX = 255
 KMS_ALIAS_MAX = 256
 
-
-def component_type(tier: str, name: str) -> str:
-    """The ComponentResource type token; its middle part is the Reactor tier (graph.py)."""
-    return f"{PACKAGE}:{tier}:{name}"
 
 
 def physical_name(plan: Plan, tier: str, role: str, limit: int = NAME_TAG_MAX) -> str:

@@ -13,7 +13,8 @@ import pulumi_aws as aws
 
 from reactor_infra.plan import Plan
 
-from .naming import component_type, physical_name, tags
+from .component import AwsComponent
+from .naming import physical_name, tags
 
 TIER = "network"
 
@@ -26,11 +27,11 @@ class NetworkArgs:
     availability_zone: str  # where the subnet (and so the node) lives
 
 
-class Network(pulumi.ComponentResource):
+class Network(AwsComponent):
     """`vpc`, `subnet` (public, in `availability_zone`)."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type(TIER, "Network"), name, None, opts)
+        super().__init__(name, TIER, opts)
         self._name, self._args, self._plan = name, args, args.plan
         self.vpc = self._create_vpc()
         self.gateway = self._create_internet_gateway()

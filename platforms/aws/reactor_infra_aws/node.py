@@ -18,7 +18,8 @@ import pulumi_aws as aws
 
 from reactor_infra.plan import Plan
 
-from .naming import component_type, physical_name, tags
+from .component import AwsComponent
+from .naming import physical_name, tags
 
 # The data volume's device name as attached; Nitro instances show it as an NVMe disk, and
 # the boot script finds it as the one disk that is not the root disk.
@@ -47,11 +48,11 @@ class NodeArgs:
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
-class Node(pulumi.ComponentResource):
+class Node(AwsComponent):
     """`instance` and `data_volume`."""
 
     def __init__(self, name: str, args: NodeArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type(args.tier, "Node"), name, None, opts)
+        super().__init__(name, args.tier, opts)
         self._name, self._args, self._plan = name, args, args.plan
         self._protected = args.plan.policy.protect
         self.data_volume = self._create_data_volume()

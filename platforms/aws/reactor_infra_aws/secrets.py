@@ -21,7 +21,8 @@ import pulumi_aws as aws
 from reactor_infra import random_secrets
 from reactor_infra.plan import Plan, Secret
 
-from .naming import component_type, parameter_name, tags
+from .component import AwsComponent
+from .naming import parameter_name, tags
 
 TIER = "vault"
 # The value of an `init` parameter until the operator sets it; the node skips it.
@@ -36,11 +37,11 @@ class SecretsArgs:
     kms_key: aws.kms.Key | None = None
 
 
-class Secrets(pulumi.ComponentResource):
+class Secrets(AwsComponent):
     """`parameters[secret name]` is its `aws.ssm.Parameter`; `names[secret name]` its name."""
 
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type(TIER, "Secrets"), name, None, opts)
+        super().__init__(name, TIER, opts)
         self._name, self._plan, self._kms_key = name, args.plan, args.kms_key
         self.parameters: dict[str, aws.ssm.Parameter] = {}
         self.names: dict[str, str] = {}

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from reactor_infra.plan import Plan
 
-PACKAGE = "reactor-infra"
 
-
-def component_type(tier: str, name: str) -> str:
-    """The ComponentResource type token; its middle part is the Reactor tier (graph.py)."""
-    return f"{PACKAGE}:{tier}:{name}"
 
 
 def physical_name(plan: Plan, tier: str, role: str) -> str:

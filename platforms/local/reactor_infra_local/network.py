@@ -17,7 +17,8 @@ import pulumi_docker as docker
 
 from reactor_infra.plan import INTERNET, LOAD_BALANCER, Plan
 
-from .naming import component_type, physical_name
+from .component import LocalComponent
+from .naming import physical_name
 
 PUBLIC = "public"
 
@@ -27,11 +28,11 @@ class NetworkArgs:
     plan: Plan  # tiers and links come from it
 
 
-class Network(pulumi.ComponentResource):
+class Network(LocalComponent):
     """`tier_networks[tier]` is the docker.Network of that tier; `public` the published bridge."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type("network", "Network"), name, None, opts)
+        super().__init__(name, "network", opts)
         self._name = name
         self._plan = args.plan
         self.tier_networks: dict[str, docker.Network] = {}

@@ -17,7 +17,9 @@ import pulumi
 from reactor_infra import random_secrets
 from reactor_infra.plan import Plan, Secret
 
-from .naming import component_type
+from .component import LocalComponent
+
+
 
 # Stack config (namespace `reactor-infra-local`, set with `pulumi config set --secret`) that
 # carries an `init` secret once the operator has produced it.
@@ -31,7 +33,7 @@ class SecretsArgs:
     plan: Plan  # the secrets to generate come from `plan.secrets`
 
 
-class Secrets(pulumi.ComponentResource):
+class Secrets(LocalComponent):
     """Generates every secret of the Plan; `values[name]` is a secret Output (or None for an
     `init` secret the operator has not supplied yet)."""
 
@@ -39,7 +41,7 @@ class Secrets(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
         # secret material belongs to the vault tier (graph.py `component`)
-        super().__init__(component_type("vault", "Secrets"), name, None, opts)
+        super().__init__(name, "vault", opts)
         self._name = name
         self.values = {}
         for secret in args.plan.secrets:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
-from .naming import component_type
+from .component import LocalComponent
+
+
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,11 @@ class ServiceArgs:
     protect: bool = False
 
 
-class Service(pulumi.ComponentResource):
+class Service(LocalComponent):
     """`container` is the docker.Container; `volumes[role]` its docker.Volume objects."""
 
     def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(component_type(args.tier, "Service"), name, None, opts)
+        super().__init__(name, args.tier, opts)
         self._name = name
         self._args = args
         self.image = self._create_image()
