@@ -76,7 +76,7 @@ def load_plan(token: str | None, stack: Path | None):
 
     if stack is not None:
         stack_file = read_stack_file(stack, token)
-        return build_plan(stack_file.topology, stack_file.settings)
+        return build_plan(stack_file.topology, stack_file.settings, stack=stack_file.name)
     if not token:
         raise typer.BadParameter("give a TOKEN, or --stack FILE with reactor-infra:token in it")
     return build_plan(parse(token))

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import OperationError, PulumiMissingError, UserError
+from .errors import OperationError, PulumiMissingError, ReactorInfraError, UserError
+from .platforms import Check
 from .settings import StackSettings
 from .token import Topology
 
@@ -201,13 +202,6 @@ def outputs(topology: Topology, settings: StackSettings | None = None, stack_nam
 # --- doctor ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
 def doctor() -> list[Check]:
     """What a real run needs, checked without changing anything (never prints a secret)."""
     from . import platforms
@@ -215,7 +209,7 @@ def doctor() -> list[Check]:
     checks = []
     cli = shutil.which("pulumi")
     if cli:
-        version = _run([cli, "version"]) or "unknown version"
+        version = run_first_line([cli, "version"]) or "unknown version"
         checks.append(Check("pulumi CLI", True, f"{cli} ({version})"))
     else:
         checks.append(Check("pulumi CLI", False, INSTALL_HINT))
@@ -232,32 +226,16 @@ def doctor() -> list[Check]:
         checks.append(Check("passphrase", True, f"created on first use in {passphrase_file()} (0600)"))
     installed = platforms.available()
     checks.append(Check("platforms", bool(installed), ", ".join(sorted(installed)) or "none installed"))
-    if "aws" in installed:
-        checks.append(_aws_credentials())
-    if "local" in installed:
-        checks.append(_docker())
+    for name in sorted(installed):
+        try:
+            checks.extend(platforms.load(name).doctor())
+        except ReactorInfraError as err:
+            checks.append(Check(f"platform {name}", False, str(err)))
     return checks
 
 
-def _aws_credentials() -> Check:
-    if os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
-        return Check("aws credentials", True, "from the environment")
-    if (Path.home() / ".aws" / "credentials").exists() or (Path.home() / ".aws" / "config").exists():
-        return Check("aws credentials", True, "~/.aws")
-    return Check("aws credentials", False, "none found (AWS_PROFILE, AWS_ACCESS_KEY_ID or ~/.aws)")
-
-
-def _docker() -> Check:
-    docker = shutil.which("docker")
-    if not docker:
-        return Check("docker", False, "no docker client on PATH (needed by @local)")
-    info = _run([docker, "info", "--format", "{{.ServerVersion}}"])
-    if not info:
-        return Check("docker", False, f"{docker} is there but no Docker engine answers")
-    return Check("docker", True, f"engine {info}")
-
-
-def _run(cmd: list[str]) -> str | None:
+def run_first_line(cmd: list[str]) -> str | None:
+    """The first line a command prints, or None when it is missing, fails or hangs."""
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.TimeoutExpired):

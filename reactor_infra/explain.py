@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .plan import Plan, Tier
+from .layout import Plan, Tier
 from .token import SIZE_NAMES, Topology
 
 SCHEMA_VERSION = 1
@@ -40,6 +40,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "modifiers": [m.value for m in topo.modifiers],
         "platform": topo.platform.value,
         "summary": describe_token(topo),
+        "stack": plan.stack,
+        "name_prefix": plan.name_prefix,
         "regions": list(plan.regions),
         "sizing_preset": plan.sizing_preset,
         "tiers": [
@@ -66,6 +68,11 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             {"from": link.source, "to": link.target, "port": link.port,
              "protocol": link.protocol, "purpose": link.purpose}
             for link in plan.links
+        ],
+        # every service-to-service connection, on one node or across nodes (links are those that cross)
+        "flows": [
+            {"from": str(f.source_service), "to": str(f.target_service), "port": f.port, "purpose": f.purpose}
+            for f in plan.flows
         ],
         "database": {
             "hosting": plan.database.hosting.value,
@@ -133,9 +140,14 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
         quotas = ", ".join(f"{k} {v}" for k, v in (pol.free_tier_quotas or {}).items())
         policy.append(f"multi-tenant ({pol.tenant_provider}); free tier: {quotas}")
     links = [str(link) for link in plan.links] or ["none: nothing listens beyond 127.0.0.1"]
+    if plan.traits.one_host:
+        links.append("on one Docker host each flow between two services is a network of its own; a Docker "
+                     "bridge cannot restrict ports, so the two reach every port the other listens on")
     secrets = [f"{s.name} ({s.generator}) — {s.purpose}" for s in plan.secrets]
     return [
-        (f"{topo.token}: {describe_token(topo)}", [f"regions: {', '.join(plan.regions)}; sizing preset: {plan.sizing_preset}"]),
+        (f"{topo.token}: {describe_token(topo)}", [
+            f"stack: {plan.stack} (physical names start {plan.name_prefix}-)",
+            f"regions: {', '.join(plan.regions)}; sizing preset: {plan.sizing_preset}"]),
         ("tiers", tiers),
         ("data", data),
         ("links (each is one firewall rule; nothing else is open)", links),

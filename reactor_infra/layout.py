@@ -1,6 +1,8 @@
-"""The vocabulary of a Plan: tiers, services, ports and the frozen records a Plan is made of.
+"""The vocabulary of a Plan: tiers, services, ports, modes and the frozen records a Plan is made of.
 
-Kept apart from `plan.py` (which decides) so that this file only describes. No Pulumi.
+This is the one import path for the vocabulary: platforms, renderers and tests import every
+name they need from here; `plan.py` only decides (`build_plan`). Every word the Plan uses is
+typed: enums for the closed sets, frozen dataclasses for the records. No Pulumi.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from enum import StrEnum
 
 from .settings import StackSettings
 from .token import Topology
+from .traits import PlatformTraits, traits
 
 
 class Tier(StrEnum):
@@ -36,8 +39,16 @@ class Service(StrEnum):
     PGBOUNCER = "pgbouncer"
 
 
-INTERNET = "internet"
-LOAD_BALANCER = "load-balancer"
+class Outside(StrEnum):
+    """Link ends that are not tiers of the install."""
+
+    INTERNET = "internet"
+    LOAD_BALANCER = "load-balancer"  # the platform's load balancer in front of the ingress tier
+
+
+INTERNET = Outside.INTERNET
+LOAD_BALANCER = Outside.LOAD_BALANCER
+LinkEnd = Tier | Outside
 
 # Ports (runtime reference §3).
 HTTP, HTTPS, REACTOR, POSTGRES_PORT = 80, 443, 8000, 5432
@@ -45,10 +56,31 @@ VAULT_API, VAULT_CLUSTER, NATS_CLIENT, NATS_ROUTES, NATS_MONITOR = 8200, 8201, 4
 POOLER_TXN, POOLER_SESSION, GATEWAY_PORT, CADDY_ADMIN = 6543, 5432, 9000, 2019
 
 
+class TlsTermination(StrEnum):
+    """Who terminates public TLS."""
+
+    NONE = "none"  # size 1: nothing is public
+    CADDY = "caddy"  # Caddy on the ingress tier (ACME, on-demand certificates)
+    LOAD_BALANCER = "load-balancer"  # the platform's load balancer (a managed certificate)
+
+
 class VaultMode(StrEnum):
     EMBEDDED = "embedded"  # the runtime's own vault, a local path + a 64-hex master key
     ENV = "env"  # several app nodes, no OpenBao yet: secrets injected as REACTOR_* env from the platform store
     OPENBAO = "openbao"
+
+
+class Seal(StrEnum):
+    """How OpenBao unseals: an operator with Shamir key shares, or a cloud KMS."""
+
+    SHAMIR = "shamir"
+    AWSKMS = "awskms"
+    GCPCKMS = "gcpckms"
+    AZUREKEYVAULT = "azurekeyvault"
+
+    @property
+    def automatic(self) -> bool:
+        return self is not Seal.SHAMIR
 
 
 class StorageBackend(StrEnum):
@@ -60,6 +92,28 @@ class DatabaseHosting(StrEnum):
     BESIDE = "beside"  # a postgres next to the server (size 1-2)
     MANAGED = "managed"  # the cloud's managed Postgres
     NODE = "node"  # a Postgres node/container we run (local, onprem)
+
+
+class PoolerKind(StrEnum):
+    PGBOUNCER = "pgbouncer"
+    SUPAVISOR = "supavisor"
+
+    @property
+    def service(self) -> Service:
+        return Service(self.value)
+
+
+class PoolMode(StrEnum):
+    SESSION = "session"
+    TRANSACTION = "transaction"
+
+
+class SecretGenerator(StrEnum):
+    TOKEN = "token"  # 48 letters and digits
+    PASSWORD = "password"  # 32 letters and digits (safe inside a postgres:// URL)
+    BASE64_32 = "base64-32"  # 32 random bytes, base64 (the runtime's AES-256-GCM keys)
+    HEX_64 = "hex-64"  # 32 random bytes, hex (the embedded vault's master key)
+    INIT = "init"  # not generated: OpenBao issues it at init
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +155,9 @@ class Replicas:
         return f"{self.min}-{self.max}" if self.autoscaled else str(self.min)
 
 
+ONE = Replicas(1, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class TierPlan:
     name: Tier
@@ -121,13 +178,16 @@ class TierPlan:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """One allowed flow: exactly one firewall rule. `source`/`target` are tier names,
-    `internet` or `load-balancer`."""
+    """One allowed flow: exactly one firewall rule. `source`/`target` are tiers or outside ends;
+    `source_service`/`target_service` say which service opens it and which one listens
+    (platforms that place services one by one, like one Docker host, join only those)."""
 
-    source: str
-    target: str
+    source: LinkEnd
+    target: LinkEnd
     port: int
     purpose: str
+    source_service: Service | None = None  # None: from outside the install
+    target_service: Service | None = None  # None: the load balancer
     protocol: str = "tcp"
 
     def __str__(self) -> str:
@@ -136,7 +196,7 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class Ingress:
-    tls: str  # "none" | "caddy" | "load-balancer": who terminates TLS
+    tls: TlsTermination
     tier: Tier | None  # the tier whose nodes take public traffic (None at size 1)
     load_balancer: bool  # a platform load balancer in front of `tier`
 
@@ -155,8 +215,8 @@ class Database:
 
 @dataclass(frozen=True, slots=True)
 class Pooler:
-    kind: str  # "pgbouncer" | "supavisor"
-    mode: str  # "transaction" | "session"
+    kind: PoolerKind
+    mode: PoolMode
     port: int
 
 
@@ -174,10 +234,10 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class Secret:
-    """A secret the install needs. Generated (never shown) unless `generator` is `init`."""
+    """A secret the install needs. Generated (never shown) unless `generator` is INIT."""
 
     name: str
-    generator: str  # "token" (48 url-safe chars) | "base64-32" | "hex-64" | "password" | "init"
+    generator: SecretGenerator
     purpose: str
     env: str | None = None  # the REACTOR_* variable that carries it into reactor-server
 
@@ -195,15 +255,17 @@ FREE_TIER_QUOTAS = {
 class Plan:
     topology: Topology
     settings: StackSettings
+    stack: str  # the install's name (the Pulumi stack): physical names derive from it, never the token
     regions: tuple[str, ...]
     tiers: tuple[TierPlan, ...]
-    links: tuple[Link, ...]
+    links: tuple[Link, ...]  # the flows that cross a node: exactly one firewall rule each
+    flows: tuple[Link, ...]  # every service-to-service connection, on a node or across nodes
     ingress: Ingress
     database: Database
     pooler: Pooler | None
     storage: StorageBackend
     vault: VaultMode
-    vault_seal: str | None
+    vault_seal: Seal | None
     nats: bool  # a NATS server exists (otherwise realtime/pubsub stay in process)
     policy: Policy
     secrets: tuple[Secret, ...]
@@ -214,6 +276,15 @@ class Plan:
     notes: tuple[str, ...] = field(default=())
 
     # --- lookups platforms use -----------------------------------------------------------
+    @property
+    def traits(self) -> PlatformTraits:
+        return traits(self.topology.platform)
+
+    @property
+    def name_prefix(self) -> str:
+        """What physical names start with: the stack's name unless the stack overrides it."""
+        return self.settings.name_prefix or self.stack
+
     @property
     def primary_region(self) -> str:
         return self.regions[0]
@@ -229,17 +300,21 @@ class Plan:
         return next((t for t in self.tiers if service in t.services), None)
 
     @property
+    def services(self) -> tuple[Service, ...]:
+        """Every service of the install, in tier order."""
+        return tuple(s for t in self.tiers for s in t.services)
+
+    @property
     def app_tier(self) -> TierPlan:
         tier = self.tier_of(Service.REACTOR_SERVER)
         assert tier is not None
         return tier
 
-    def links_into(self, target: Tier | str) -> tuple[Link, ...]:
+    def links_into(self, target: LinkEnd | str) -> tuple[Link, ...]:
         return tuple(link for link in self.links if link.target == target)
 
     def secret(self, name: str) -> Secret:
         return next(s for s in self.secrets if s.name == name)
 
-    @property
-    def stack_name(self) -> str:
-        return self.topology.slug
+    def has_secret(self, name: str) -> bool:
+        return any(s.name == name for s in self.secrets)

@@ -1,19 +1,18 @@
 """The Plan: a pure, frozen description of one Reactor install (DESIGN §2, §6).
 
-`build_plan(topology, settings)` is the only place that knows the ladder of
-decomposition. It decides, once and for every platform: which tiers exist, the
-services and replicas on each, zones and regions, the links between tiers (which
-platforms turn into firewall rules, one rule per link), sizing, storage, vault and
-pooler modes, the secrets to generate, and the edition's policy. Platforms read it
-and never re-decide any of it. No Pulumi, no cloud SDK.
+`build_plan(topology, settings, stack)` is the only place that knows the ladder of
+decomposition. It decides, once and for every platform: which tiers exist, the services and
+replicas on each, zones and regions, the links between tiers (which platforms turn into
+firewall rules, one rule per link), sizing, storage, vault and pooler modes, the secrets to
+generate, and the edition's policy. Platforms read it and never re-decide any of it. The
+vocabulary lives in `layout` (the one import path); this module only decides. No Pulumi.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from .layout import (  # noqa: F401 - re-exported: platforms import the vocabulary from here
-    CADDY_ADMIN,
+from .layout import (
     FREE_TIER_QUOTAS,
     GATEWAY_PORT,
     HTTP,
@@ -21,10 +20,9 @@ from .layout import (  # noqa: F401 - re-exported: platforms import the vocabula
     INTERNET,
     LOAD_BALANCER,
     NATS_CLIENT,
-    NATS_MONITOR,
     NATS_ROUTES,
+    ONE,
     POOLER_SESSION,
-    POOLER_TXN,
     POSTGRES_PORT,
     REACTOR,
     SIZING_PRESETS,
@@ -38,20 +36,54 @@ from .layout import (  # noqa: F401 - re-exported: platforms import the vocabula
     Plan,
     Policy,
     Pooler,
+    PoolerKind,
+    PoolMode,
     Replicas,
+    Seal,
     Secret,
+    SecretGenerator,
     Service,
     Sizing,
     StorageBackend,
     Tier,
     TierPlan,
+    TlsTermination,
     VaultMode,
 )
 from .settings import StackSettings
 from .token import Edition, Topology
 from .traits import traits
 
-# --- the ladder -------------------------------------------------------------------------
+# --- the ladder (DESIGN §6), as a table -----------------------------------------------------
+
+S = Service
+GATEWAY = (S.CADDY, S.GATEWAY_SERVER)
+POOLER_SLOT = None  # the pooler tier's service comes from the stack's `pooler` setting
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    tiers: tuple[tuple[Tier, tuple[Service | None, ...]], ...]  # in the order tiers are listed
+    ingress: Tier | None
+    tls: TlsTermination
+
+
+LADDER: dict[int, Rung] = {
+    1: Rung(((Tier.LOCAL, (S.REACTOR_SERVER, S.POSTGRES)),), None, TlsTermination.NONE),
+    2: Rung(((Tier.NODE, (S.REACTOR_SERVER, S.POSTGRES, S.OPENBAO, S.CADDY)),), Tier.NODE, TlsTermination.CADDY),
+    3: Rung(((Tier.APP, (S.REACTOR_SERVER,)),), Tier.APP, TlsTermination.LOAD_BALANCER),
+    4: Rung(((Tier.APP, (S.REACTOR_SERVER,)), (Tier.INFRA, (S.NATS, S.OPENBAO, *GATEWAY))),
+            Tier.INFRA, TlsTermination.CADDY),
+    5: Rung(((Tier.APP, (S.REACTOR_SERVER,)), (Tier.EDGE, GATEWAY), (Tier.INFRA, (S.NATS, S.OPENBAO))),
+            Tier.EDGE, TlsTermination.CADDY),
+    6: Rung(((Tier.APP, (S.REACTOR_SERVER,)), (Tier.EDGE, GATEWAY), (Tier.NATS, (S.NATS,)),
+             (Tier.VAULT, (S.OPENBAO,)), (Tier.POOLER, (POOLER_SLOT,))), Tier.EDGE, TlsTermination.CADDY),
+}
+LADDER[10] = LADDER[6]  # elastic: size 6 with autoscaled pools (replicas below)
+
+REGIONAL = frozenset({Tier.APP, Tier.EDGE, Tier.POOLER})  # repeated in every region with +mr
+STATEFUL = frozenset({Tier.LOCAL, Tier.NODE, Tier.INFRA, Tier.NATS, Tier.VAULT, Tier.DATABASE, Tier.STORAGE})
+MAIN_SIZED = frozenset({Tier.LOCAL, Tier.NODE, Tier.APP, Tier.DATABASE})  # the others get SUPPORT_SIZING
 
 
 def _preset(topo: Topology, settings: StackSettings) -> str:
@@ -77,6 +109,9 @@ def _policy(topo: Topology) -> Policy:
     )
 
 
+# --- replicas per tier --------------------------------------------------------------------------
+
+
 def _clustered(topo: Topology) -> bool:
     """NATS and OpenBao run three nodes: with +ha, or for C at size >= 6 (shared-cluster runbook)."""
     return topo.ha or (topo.edition is Edition.COMMERCIAL and topo.size >= 6)
@@ -84,7 +119,7 @@ def _clustered(topo: Topology) -> bool:
 
 def _app_replicas(topo: Topology) -> Replicas:
     if topo.size <= 2:
-        return Replicas(1, 1)
+        return ONE
     base = 1 if topo.size == 3 else 2
     if topo.ha or topo.autoscale:
         base = max(base, 2)
@@ -95,117 +130,119 @@ def _app_replicas(topo: Topology) -> Replicas:
     return Replicas(base, base)
 
 
-def _edge_replicas(topo: Topology) -> Replicas:
-    if topo.autoscale:
-        return Replicas(2, 6)
-    return Replicas(2, 2)
+def _replicas(topo: Topology, tier: Tier) -> Replicas:
+    if traits(topo.platform).one_host:
+        return ONE  # every tier on one Docker host: replicas would only share a kernel
+    three_if_ha = Replicas(3, 3) if topo.ha else ONE
+    match tier:
+        case Tier.APP:
+            return _app_replicas(topo)
+        case Tier.EDGE:
+            return Replicas(2, 6) if topo.autoscale else Replicas(2, 2)
+        case Tier.INFRA:
+            return three_if_ha
+        case Tier.NATS | Tier.VAULT:
+            return Replicas(3, 3) if _clustered(topo) else ONE
+        case Tier.POOLER | Tier.DATABASE:
+            return Replicas(2, 2) if topo.ha else ONE
+    return ONE
 
 
 def _zones(topo: Topology, replicas: Replicas) -> int:
     return min(replicas.min, 3) if topo.ha else 1
 
 
-def build_plan(topology: Topology, settings: StackSettings | None = None) -> Plan:
-    """Decide the whole layout for a topology and its stack settings."""
-    settings = settings or StackSettings()
-    topo = topology
-    size = topo.size
-    regions = settings.regions_for(topo)
-    primary = regions[:1]
-    preset = _preset(topo, settings)
-    main = SIZING_PRESETS[preset]
-    policy = _policy(topo)
-    clustered = _clustered(topo)
-    tiers: list[TierPlan] = []
-    notes: list[str] = []
+# --- the builder ----------------------------------------------------------------------------------
 
-    def tier(name, services, replicas=Replicas(1, 1), *, regional=False, sizing=SUPPORT_SIZING,
-             public=False, stateful=False):
-        tiers.append(TierPlan(
-            name=name, services=tuple(services), replicas=replicas,
-            regions=regions if regional else primary, zones=_zones(topo, replicas),
-            sizing=sizing, public=public, stateful=stateful))
 
-    gateway = (Service.CADDY, Service.GATEWAY_SERVER)
-    infra_replicas = Replicas(3, 3) if topo.ha else Replicas(1, 1)
-    cluster_replicas = Replicas(3, 3) if clustered else Replicas(1, 1)
-    app_replicas = _app_replicas(topo)
-    edge_replicas = _edge_replicas(topo)
-    one_host = traits(topo.platform).one_host
-    if one_host:
-        # every rung on one Docker host: the tiers are real, the replicas would only share a kernel
-        app_replicas = edge_replicas = Replicas(1, 1)
-        notes.append("one Docker host: every tier runs as one container, so there is no load balancer")
+def _sizing(name: Tier, main: Sizing) -> Sizing | None:
+    if name is Tier.STORAGE:
+        return None  # the platform's object store has no size
+    return main if name in MAIN_SIZED else SUPPORT_SIZING
 
-    # -- tiers, by rung ------------------------------------------------------------------
-    if size == 1:
-        tier(Tier.LOCAL, [Service.REACTOR_SERVER, Service.POSTGRES], sizing=main, stateful=True)
-        ingress = Ingress(tls="none", tier=None, load_balancer=False)
-    elif size == 2:
-        services = [Service.REACTOR_SERVER, Service.POSTGRES, Service.OPENBAO, Service.CADDY]
-        if policy.multi_tenant:
-            # tenants live at {ref}.<domain>: on-demand TLS asks gateway-server, which must sit beside Caddy
-            services.append(Service.GATEWAY_SERVER)
-        tier(Tier.NODE, services, sizing=main, public=True, stateful=True)
-        ingress = Ingress(tls="caddy", tier=Tier.NODE, load_balancer=False)
-    else:
-        # at size 3 the platform load balancer sends public traffic straight to the app tier
-        app_services = [Service.REACTOR_SERVER]
-        if size == 3 and one_host:
-            app_services.append(Service.CADDY)  # no cloud load balancer to terminate TLS
-        tier(Tier.APP, app_services, app_replicas, regional=True, sizing=main, public=size == 3)
-        if size == 3:
-            # the platform's load balancer terminates TLS; on one Docker host a Caddy does
-            ingress = (Ingress(tls="caddy", tier=Tier.APP, load_balancer=False) if one_host
-                       else Ingress(tls="load-balancer", tier=Tier.APP, load_balancer=True))
-        elif size == 4:
-            tier(Tier.INFRA, [Service.NATS, Service.OPENBAO, *gateway], infra_replicas,
-                 public=True, stateful=True)
-            ingress = Ingress(tls="caddy", tier=Tier.INFRA, load_balancer=infra_replicas.min > 1)
-        else:
-            tier(Tier.EDGE, gateway, edge_replicas, regional=True, public=True)
-            ingress = Ingress(tls="caddy", tier=Tier.EDGE, load_balancer=edge_replicas.max > 1)
-            if size == 5:
-                tier(Tier.INFRA, [Service.NATS, Service.OPENBAO], infra_replicas, stateful=True)
-            else:
-                tier(Tier.NATS, [Service.NATS], cluster_replicas, stateful=True)
-                tier(Tier.VAULT, [Service.OPENBAO], cluster_replicas, stateful=True)
-                pooler_service = Service.PGBOUNCER if settings.pooler == "pgbouncer" else Service.SUPAVISOR
-                tier(Tier.POOLER, [pooler_service], Replicas(2, 2) if topo.ha else Replicas(1, 1),
-                     regional=True)
 
-    # -- database ------------------------------------------------------------------------
-    app_nodes_max = app_replicas.max if size >= 3 else 1
-    if size <= 2:
+def _tier(topo: Topology, name: Tier, services: tuple[Service, ...], regions: tuple[str, ...],
+          main: Sizing, public: bool) -> TierPlan:
+    replicas = _replicas(topo, name)
+    return TierPlan(
+        name=name, services=services, replicas=replicas,
+        regions=regions if name in REGIONAL else regions[:1], zones=_zones(topo, replicas),
+        sizing=_sizing(name, main), public=public, stateful=name in STATEFUL)
+
+
+def _rung_services(topo: Topology, settings: StackSettings, tier: Tier,
+                   services: tuple[Service | None, ...]) -> tuple[Service, ...]:
+    """The ladder's services for a tier, with the few edition and platform adjustments."""
+    chosen = [PoolerKind(settings.pooler).service if s is POOLER_SLOT else s for s in services]
+    if tier is Tier.NODE and topo.edition is Edition.COMMERCIAL:
+        # tenants live at {ref}.<domain>: on-demand TLS asks gateway-server, which must sit beside Caddy
+        chosen.append(S.GATEWAY_SERVER)
+    if tier is Tier.APP and topo.size == 3 and traits(topo.platform).one_host:
+        chosen.append(S.CADDY)  # no cloud load balancer to terminate TLS
+    return tuple(chosen)
+
+
+def _ingress(topo: Topology, rung: Rung, tiers: list[TierPlan]) -> Ingress:
+    if rung.ingress is None:
+        return Ingress(TlsTermination.NONE, None, False)
+    tier = next(t for t in tiers if t.name == rung.ingress)
+    if rung.tls is TlsTermination.LOAD_BALANCER and traits(topo.platform).one_host:
+        return Ingress(TlsTermination.CADDY, tier.name, False)  # the Caddy beside the app terminates
+    if rung.tls is TlsTermination.LOAD_BALANCER:
+        return Ingress(TlsTermination.LOAD_BALANCER, tier.name, True)
+    # Caddy terminates; a (TCP passthrough) load balancer spreads over several gateway nodes
+    return Ingress(TlsTermination.CADDY, tier.name, tier.replicas.max > 1)
+
+
+def _database(topo: Topology, regions: tuple[str, ...], main: Sizing, app: Replicas,
+              policy: Policy) -> Database:
+    if topo.size <= 2:
         hosting = DatabaseHosting.BESIDE
     elif traits(topo.platform).managed_database:
         hosting = DatabaseHosting.MANAGED
     else:
         hosting = DatabaseHosting.NODE
-    db_sizing = main
     max_connections = 100 if main.memory_gb < 8 else 200
+    app_nodes_max = app.max if topo.size >= 3 else 1
     # leave a quarter for the gateway, migrations and operators
     pool_max = max(5, min(20, (max_connections * 3 // 4) // max(app_nodes_max, 1)))
-    database = Database(
-        hosting=hosting,
-        engine_version="16",
-        standby=topo.ha,
-        cross_region_replica=regions[1] if topo.mr else None,
-        sizing=db_sizing,
-        max_connections=max_connections,
-        pool_max_per_node=pool_max,
-        tenant_databases=policy.multi_tenant and size >= 3,
-    )
-    if size >= 3:
-        tier(Tier.DATABASE, [Service.POSTGRES] if hosting is not DatabaseHosting.MANAGED else [],
-             Replicas(2, 2) if topo.ha else Replicas(1, 1), sizing=db_sizing, stateful=True)
+    return Database(
+        hosting=hosting, engine_version="16", standby=topo.ha,
+        cross_region_replica=regions[1] if topo.mr else None, sizing=main,
+        max_connections=max_connections, pool_max_per_node=pool_max,
+        tenant_databases=policy.multi_tenant and topo.size >= 3)
 
-    # -- modes ---------------------------------------------------------------------------
-    several_app_nodes = app_replicas.max > 1 and size >= 3
+
+def build_plan(topology: Topology, settings: StackSettings | None = None, stack: str | None = None) -> Plan:
+    """Decide the whole layout for a topology, its stack settings and the install's name
+    (`stack`, the Pulumi stack; default: the token's slug, as `reactor-infra up TOKEN` names it)."""
+    settings = settings or StackSettings()
+    topo = topology
+    regions = settings.regions_for(topo)
+    preset = _preset(topo, settings)
+    main = SIZING_PRESETS[preset]
+    policy = _policy(topo)
+    rung = LADDER[topo.size]
+    notes: list[str] = []
+    if traits(topo.platform).one_host:
+        notes.append("one Docker host: every tier runs as one container, so there is no load balancer")
+
+    tiers = [_tier(topo, name, _rung_services(topo, settings, name, services), regions, main,
+                   public=name is rung.ingress)
+             for name, services in rung.tiers]
+    ingress = _ingress(topo, rung, tiers)
+    app = next(t for t in tiers if S.REACTOR_SERVER in t.services)
+    database = _database(topo, regions, main, app.replicas, policy)
+    if topo.size >= 3:
+        tiers.append(_tier(topo, Tier.DATABASE,
+                           (S.POSTGRES,) if database.hosting is not DatabaseHosting.MANAGED else (),
+                           regions, main, public=False))
+
+    several_app_nodes = app.replicas.max > 1
     storage = StorageBackend.S3 if several_app_nodes else StorageBackend.FS
     if storage is StorageBackend.S3:
-        tier(Tier.STORAGE, [], sizing=None, stateful=True)  # the platform's S3-compatible bucket
-    has_openbao = any(Service.OPENBAO in t.services for t in tiers)
+        tiers.append(_tier(topo, Tier.STORAGE, (), regions, main, public=False))  # S3-compatible bucket
+    has_openbao = any(S.OPENBAO in t.services for t in tiers)
     if has_openbao:
         vault = VaultMode.OPENBAO
     elif several_app_nodes:
@@ -215,125 +252,143 @@ def build_plan(topology: Topology, settings: StackSettings | None = None) -> Pla
                      "project secrets set through /_admin/vault need size 4 or more")
     else:
         vault = VaultMode.EMBEDDED
-    seal = None
-    if has_openbao:
-        seal = settings.vault_seal or traits(topo.platform).kms_seal or "shamir"
-    pooler = None
-    if size >= 6:
-        # Session mode for both poolers: reactor-server runs sqlx migrations at every start
-        # (and in each new tenant database), and sqlx takes a session-level advisory lock for
-        # them; in transaction mode lock and unlock can land on different server connections
-        # and the next start waits forever. Supavisor's transaction mode also breaks sqlx's
-        # named prepared statements (runtime ref §5). The pooler still caps and queues the
-        # server connections of every app node.
-        pooler = Pooler(settings.pooler, "session", POOLER_SESSION)
-    has_nats = any(Service.NATS in t.services for t in tiers)
+    seal = Seal(settings.vault_seal or traits(topo.platform).kms_seal or Seal.SHAMIR) if has_openbao else None
+    # Session mode for both poolers: reactor-server runs sqlx migrations at every start (and in
+    # each new tenant database), and sqlx takes a session-level advisory lock for them; in
+    # transaction mode lock and unlock can land on different server connections and the next
+    # start waits forever. Supavisor's transaction mode also breaks sqlx's named prepared
+    # statements (runtime ref §5). The pooler still caps and queues every app node's connections.
+    pooler = (Pooler(PoolerKind(settings.pooler), PoolMode.SESSION, POOLER_SESSION)
+              if any(t.name is Tier.POOLER for t in tiers) else None)
+    has_nats = any(S.NATS in t.services for t in tiers)
 
     egress = _egress_services(seal)
     tiers = [replace(t, egress=bool(egress & set(t.services))) for t in tiers]
-    links = _links(topo, tiers, ingress, pooler, policy)
-    secrets = _secrets(topo, vault, seal, pooler, has_nats, policy, tiers)
+    flows, links = _flows(tiers, ingress, pooler, policy)
+    secrets = _secrets(vault, seal, pooler, has_nats, tiers)
     if ingress.tier is None:
         notes.append("size 1 binds 127.0.0.1:8000 only; nothing is published beyond this machine")
     return Plan(
-        topology=topo, settings=settings, regions=regions, tiers=tuple(tiers), links=links,
-        ingress=ingress, database=database, pooler=pooler, storage=storage, vault=vault,
+        topology=topo, settings=settings, stack=stack or topo.slug, regions=regions, tiers=tuple(tiers),
+        links=links, flows=flows, ingress=ingress, database=database, pooler=pooler, storage=storage, vault=vault,
         vault_seal=seal, nats=has_nats, policy=policy, secrets=secrets, sizing_preset=preset,
         egress_services=egress, notes=tuple(notes),
     )
 
 
-def _egress_services(seal: str | None) -> frozenset[Service]:
+def _egress_services(seal: Seal | None) -> frozenset[Service]:
     """reactor-server calls out (webhooks, SMTP, functions), Caddy needs ACME, OpenBao reaches
     a cloud KMS to unseal. NATS, the pooler and the database never need the internet."""
-    services = {Service.REACTOR_SERVER, Service.CADDY}
-    if seal not in (None, "shamir"):
-        services.add(Service.OPENBAO)
+    services = {S.REACTOR_SERVER, S.CADDY}
+    if seal is not None and seal.automatic:
+        services.add(S.OPENBAO)
     return frozenset(services)
 
 
-def _links(topo, tiers, ingress, pooler, policy) -> tuple[Link, ...]:
-    """Every allowed flow between tiers (DESIGN §6 table). Flows inside one node are not links."""
-    by_service = {}
+# --- flows and links (DESIGN §6 table) -----------------------------------------------------------
+
+
+def _flows(tiers: list[TierPlan], ingress: Ingress, pooler: Pooler | None,
+           policy: Policy) -> tuple[tuple[Link, ...], tuple[Link, ...]]:
+    """(flows, links). A flow is every connection one service opens to another, on a node or
+    across nodes; a link is a flow that crosses a tier boundary (or runs between the replicas of
+    one tier), or comes from outside: exactly one firewall rule each. Flows inside one node are
+    not links, but platforms that place each service apart (one Docker host) need them."""
+    tier_of = {}
     for t in tiers:
         for s in t.services:
-            by_service.setdefault(s, t)
+            tier_of.setdefault(s, t)
+    replicated = {t.name for t in tiers if t.replicas.max > 1}
+    flows: list[Link] = []
     links: list[Link] = []
 
-    def add(source, target, port, purpose):
-        if source == target and not _replicated(tiers, target):
+    def add(source: Service | None, target: Service | None, port: int, purpose: str, *,
+            source_end=None, target_end=None) -> None:
+        src = source_end if source_end is not None else tier_of[source].name
+        dst = target_end if target_end is not None else tier_of[target].name
+        flow = Link(src, dst, port, purpose, source, target)
+        peers = source == target  # raft, cluster routes: between the replicas of one tier
+        if source is not None and target is not None and (not peers or dst in replicated):
+            if flow not in flows:
+                flows.append(flow)
+        if src == dst and not (peers and dst in replicated):
             return  # on one node the flow never leaves it
-        link = Link(str(source), str(target), port, purpose)
-        if link not in links:
-            links.append(link)
+        if flow not in links:
+            links.append(flow)
 
     if ingress.tier is None:
-        return ()
-    public_target = LOAD_BALANCER if ingress.load_balancer else ingress.tier
-    add(INTERNET, public_target, HTTPS, "public API and sites (TLS)")
-    add(INTERNET, public_target, HTTP, "redirect to HTTPS and ACME HTTP-01")
+        if S.POSTGRES in tier_of:
+            add(S.REACTOR_SERVER, S.POSTGRES, POSTGRES_PORT, "data")
+        return tuple(flows), ()
+    public_end = LOAD_BALANCER if ingress.load_balancer else ingress.tier
+    terminator = None if ingress.load_balancer else S.CADDY  # the load balancer, else Caddy on the tier
+    add(None, terminator, HTTPS, "public API and sites (TLS)", source_end=INTERNET, target_end=public_end)
+    add(None, terminator, HTTP, "redirect to HTTPS and ACME HTTP-01", source_end=INTERNET, target_end=public_end)
     if ingress.load_balancer:
-        if ingress.tls == "load-balancer":
-            add(LOAD_BALANCER, ingress.tier, REACTOR, "reactor-server HTTP behind the load balancer")
+        if ingress.tls is TlsTermination.LOAD_BALANCER:
+            add(None, S.REACTOR_SERVER, REACTOR, "reactor-server HTTP behind the load balancer",
+                source_end=LOAD_BALANCER)
         else:
-            add(LOAD_BALANCER, ingress.tier, HTTPS, "TLS passthrough to Caddy")
-            add(LOAD_BALANCER, ingress.tier, HTTP, "HTTP passthrough to Caddy")
-    app = by_service[Service.REACTOR_SERVER].name
-    if ingress.tier != app:
-        add(ingress.tier, app, REACTOR, "reactor-server HTTP from the gateway")
-    db = Tier.DATABASE if any(t.name == Tier.DATABASE for t in tiers) else None
-    if db:
+            add(None, S.CADDY, HTTPS, "TLS passthrough to Caddy", source_end=LOAD_BALANCER)
+            add(None, S.CADDY, HTTP, "HTTP passthrough to Caddy", source_end=LOAD_BALANCER)
+    if S.CADDY in tier_of:
+        add(S.CADDY, S.REACTOR_SERVER, REACTOR, "reactor-server HTTP from the gateway")
+    if S.GATEWAY_SERVER in tier_of:
+        add(S.CADDY, S.GATEWAY_SERVER, GATEWAY_PORT, "on-demand TLS: Caddy asks gateway-server /ask")
+    db_tier = next((t for t in tiers if t.name is Tier.DATABASE), None)
+    db = Tier.DATABASE if db_tier is not None else None
+    if db is not None or S.POSTGRES in tier_of:
         if pooler:
-            add(app, Tier.POOLER, pooler.port, f"data through {pooler.kind} ({pooler.mode} mode)")
-            add(Tier.POOLER, db, POSTGRES_PORT, f"{pooler.kind} to Postgres")
+            add(S.REACTOR_SERVER, pooler.kind.service, pooler.port,
+                f"data through {pooler.kind} ({pooler.mode} mode)")
+            add(pooler.kind.service, S.POSTGRES, POSTGRES_PORT, f"{pooler.kind} to Postgres", target_end=db)
             if policy.multi_tenant:
-                add(app, db, POSTGRES_PORT, "control database, direct (creates tenant databases and roles)")
+                add(S.REACTOR_SERVER, S.POSTGRES, POSTGRES_PORT,
+                    "control database, direct (creates tenant databases and roles)", target_end=db)
         else:
-            add(app, db, POSTGRES_PORT, "data")
-        gw = by_service.get(Service.GATEWAY_SERVER)
-        if gw:
-            add(gw.name, db, POSTGRES_PORT, "gateway-server LISTENs on reactor_gateway_routes (direct)")
-    vault = by_service.get(Service.OPENBAO)
-    if vault:
-        add(app, vault.name, VAULT_API, "secrets (OpenBao API)")
-        if _replicated(tiers, vault.name):
-            add(vault.name, vault.name, VAULT_CLUSTER, "OpenBao raft between peers")
-    nats = by_service.get(Service.NATS)
-    if nats:
-        add(app, nats.name, NATS_CLIENT, "realtime and pubsub (NATS clients)")
-        if _replicated(tiers, nats.name):
-            add(nats.name, nats.name, NATS_ROUTES, "NATS cluster routes")
-    return tuple(links)
+            add(S.REACTOR_SERVER, S.POSTGRES, POSTGRES_PORT, "data", target_end=db)
+        if S.GATEWAY_SERVER in tier_of:
+            add(S.GATEWAY_SERVER, S.POSTGRES, POSTGRES_PORT,
+                "gateway-server LISTENs on reactor_gateway_routes (direct)", target_end=db)
+    if S.OPENBAO in tier_of:
+        add(S.REACTOR_SERVER, S.OPENBAO, VAULT_API, "secrets (OpenBao API)")
+        add(S.OPENBAO, S.OPENBAO, VAULT_CLUSTER, "OpenBao raft between peers")
+    if S.NATS in tier_of:
+        add(S.REACTOR_SERVER, S.NATS, NATS_CLIENT, "realtime and pubsub (NATS clients)")
+        add(S.NATS, S.NATS, NATS_ROUTES, "NATS cluster routes")
+    return tuple(flows), tuple(links)
 
 
-def _replicated(tiers, name) -> bool:
-    return any(t.name == name and t.replicas.max > 1 for t in tiers)
+# --- secrets --------------------------------------------------------------------------------------
+
+G = SecretGenerator
 
 
-def _secrets(topo, vault, seal, pooler, has_nats, policy, tiers) -> tuple[Secret, ...]:
+def _secrets(vault: VaultMode, seal: Seal | None, pooler: Pooler | None, has_nats: bool,
+             tiers: list[TierPlan]) -> tuple[Secret, ...]:
     s = [
-        Secret("admin-token", "token", "admin API bearer token (/_admin)", "REACTOR_ADMIN__TOKEN"),
-        Secret("auth-data-key", "base64-32", "auth data encryption key (AES-256-GCM)", "REACTOR_AUTH__DATA_KEY"),
-        Secret("functions-data-key", "base64-32", "functions data encryption key", "REACTOR_FUNCTIONS__DATA_KEY"),
-        Secret("storage-signing-secret", "token", "signed storage URLs", "REACTOR_STORAGE__SIGNING_SECRET"),
-        Secret("jobs-webhook-secret", "token", "jobs webhook signatures", "REACTOR_JOBS__WEBHOOK_SECRET"),
-        Secret("database-password", "password", "password of the reactor database role", None),
+        Secret("admin-token", G.TOKEN, "admin API bearer token (/_admin)", "REACTOR_ADMIN__TOKEN"),
+        Secret("auth-data-key", G.BASE64_32, "auth data encryption key (AES-256-GCM)", "REACTOR_AUTH__DATA_KEY"),
+        Secret("functions-data-key", G.BASE64_32, "functions data encryption key", "REACTOR_FUNCTIONS__DATA_KEY"),
+        Secret("storage-signing-secret", G.TOKEN, "signed storage URLs", "REACTOR_STORAGE__SIGNING_SECRET"),
+        Secret("jobs-webhook-secret", G.TOKEN, "jobs webhook signatures", "REACTOR_JOBS__WEBHOOK_SECRET"),
+        Secret("database-password", G.PASSWORD, "password of the reactor database role"),
     ]
     if vault is not VaultMode.OPENBAO:
-        s.append(Secret("vault-master-key", "hex-64", "embedded vault master key (64 hex)",
+        s.append(Secret("vault-master-key", G.HEX_64, "embedded vault master key (64 hex)",
                         "REACTOR_VAULT_MASTER_KEY"))
     else:
-        s.append(Secret("openbao-token", "init", "reactor-server's OpenBao token, issued after init",
+        s.append(Secret("openbao-token", G.INIT, "reactor-server's OpenBao token, issued after init",
                         "REACTOR_VAULT__TOKEN"))
-        s.append(Secret("openbao-recovery", "init",
-                        "OpenBao unseal keys" if seal == "shamir" else "OpenBao recovery keys", None))
+        s.append(Secret("openbao-recovery", G.INIT,
+                        "OpenBao unseal keys" if seal is Seal.SHAMIR else "OpenBao recovery keys"))
     if pooler:
-        s.append(Secret("pooler-auth-password", "password", f"{pooler.kind} auth user", None))
-        if pooler.kind == "supavisor":
-            s.append(Secret("supavisor-secret-key-base", "token", "Supavisor SECRET_KEY_BASE", None))
-            s.append(Secret("supavisor-vault-enc-key", "token", "Supavisor VAULT_ENC_KEY", None))
+        s.append(Secret("pooler-auth-password", G.PASSWORD, f"{pooler.kind} auth user"))
+        if pooler.kind is PoolerKind.SUPAVISOR:
+            s.append(Secret("supavisor-secret-key-base", G.TOKEN, "Supavisor SECRET_KEY_BASE"))
+            s.append(Secret("supavisor-vault-enc-key", G.TOKEN, "Supavisor VAULT_ENC_KEY"))
     if has_nats:
-        s.append(Secret("nats-app-password", "password", "NATS client credentials for reactor-server", None))
-        if any(t.replicas.max > 1 and Service.NATS in t.services for t in tiers):
-            s.append(Secret("nats-cluster-password", "password", "NATS cluster route credentials", None))
+        s.append(Secret("nats-app-password", G.PASSWORD, "NATS client credentials for reactor-server"))
+        if any(t.replicas.max > 1 and S.NATS in t.services for t in tiers):
+            s.append(Secret("nats-cluster-password", G.PASSWORD, "NATS cluster route credentials"))
     return tuple(s)

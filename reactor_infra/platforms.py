@@ -25,7 +25,7 @@ from .errors import PlatformMissingError, SettingsError, UserError
 from .token import Modifier, Topology
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    from .layout import Plan
 
 ENTRY_POINT_GROUP = "reactor_infra.platforms"
 
@@ -34,6 +34,15 @@ class NoExtras(BaseModel):
     """A platform without settings of its own."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One `doctor` finding: what was checked, whether it is ready, and the detail."""
+
+    name: str
+    ok: bool
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,28 @@ class Platform(ABC):
     @abstractmethod
     def deploy(self, plan: Plan) -> Deployment:
         """Create the Pulumi resources for the plan (inside a running Pulumi program)."""
+
+    # --- hooks: what the core asks of each platform, so adding one edits no core file -----
+
+    def mock_resource(self, typ: str, name: str, inputs: dict[str, Any],
+                      region: str) -> tuple[str, dict[str, Any]] | None:
+        """The offline render's (id, outputs) for one of this platform's resource types, or
+        None to let the core answer (pulumi-random, a generic fallback)."""
+        return None
+
+    def mock_call(self, token: str, args: dict[str, Any], region: str) -> dict[str, Any] | None:
+        """The offline render's answer to one of this platform's data-source calls, or None."""
+        return None
+
+    def doctor(self) -> list[Check]:
+        """What a real run on this platform needs (credentials, a daemon), checked without
+        changing anything and without printing a secret."""
+        return []
+
+    def conformance(self) -> Any:
+        """How to read this platform's renders for the conformance suite
+        (a `reactor_infra.conformance.Readings`)."""
+        raise NotImplementedError(f"platform {self.name} has no conformance readings")
 
 
 def _package_for(name: str) -> str:

@@ -12,7 +12,8 @@ from typing import Any
 import pulumi
 
 from .errors import SettingsError
-from .plan import Plan, build_plan
+from .layout import Plan
+from .plan import build_plan
 from .platforms import Platform, for_topology
 from .settings import CONFIG_NAMESPACE, StackSettings, allowed_keys, load_settings
 from .token import Topology, parse
@@ -20,7 +21,7 @@ from .token import Topology, parse
 
 def run(topology: Topology, settings: StackSettings | None = None, platform: Platform | None = None) -> Plan:
     """Build the plan, let the platform create its resources, export what users need."""
-    plan = build_plan(topology, settings)
+    plan = build_plan(topology, settings, stack=pulumi.get_stack())
     platform = platform or for_topology(topology)
     deployment = platform.deploy(plan)
     pulumi.export("token", topology.token)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_random as random
 
-from .layout import Secret
+from .layout import Secret, SecretGenerator as G
 
 TOKEN_LENGTH = 48
 PASSWORD_LENGTH = 32
@@ -21,13 +21,13 @@ PASSWORD_LENGTH = 32
 def generate(resource_name: str, secret: Secret, opts: pulumi.ResourceOptions | None = None) -> pulumi.Output[str]:
     """One pulumi-random resource named `resource_name` for `secret`; its value as a secret."""
     opts = opts or pulumi.ResourceOptions()
-    if secret.generator == "token":
+    if secret.generator is G.TOKEN:
         value = random.RandomPassword(resource_name, length=TOKEN_LENGTH, special=False, opts=opts).result
-    elif secret.generator == "password":
+    elif secret.generator is G.PASSWORD:
         value = random.RandomPassword(resource_name, length=PASSWORD_LENGTH, special=False, opts=opts).result
-    elif secret.generator == "base64-32":
+    elif secret.generator is G.BASE64_32:
         value = random.RandomBytes(resource_name, length=32, opts=opts).base64
-    elif secret.generator == "hex-64":
+    elif secret.generator is G.HEX_64:
         hidden = pulumi.ResourceOptions(additional_secret_outputs=["hex", "b64Std", "b64Url", "dec"])
         value = random.RandomId(resource_name, byte_length=32, opts=pulumi.ResourceOptions.merge(opts, hidden)).hex
     else:

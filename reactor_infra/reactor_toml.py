@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import tomlkit
 from tomlkit.items import Table
 
-from .plan import (
+from . import naming
+from .layout import (
     NATS_CLIENT,
     POSTGRES_PORT,
     REACTOR,
@@ -83,7 +84,7 @@ def _public_host(plan: Plan) -> str:
         return plan.settings.domain
     if plan.topology.platform is Platform.LOCAL:
         return "localhost"  # Caddy's internal CA issues a certificate for it
-    return f"{plan.stack_name}.{PLACEHOLDER_DOMAIN}"
+    return f"{naming.prefix(plan)}.{PLACEHOLDER_DOMAIN}"
 
 
 def _nats_servers(plan: Plan) -> tuple[str, ...]:
@@ -99,7 +100,7 @@ def _s3(plan: Plan) -> tuple[str | None, str | None, str | None]:
     """Bucket, region, endpoint of the platform's S3-compatible store."""
     if plan.storage is not StorageBackend.S3:
         return None, None, None
-    bucket = f"{plan.stack_name}-storage"
+    bucket = naming.global_name(plan, "storage", scope=plan.primary_region)
     store = traits(plan.topology.platform).object_store
     if store is None:  # a MinIO-style service the platform runs
         return bucket, plan.primary_region, "http://storage.internal:9000"
@@ -192,7 +193,7 @@ def _need(value: str | None, field: str) -> str:
 def _header(plan: Plan, ep: Endpoints) -> list[str]:
     env = runtime_env(plan, ep)
     width = max(len(k) for k in env)
-    lines = [f"Reactor.toml for {plan.topology} (stack {plan.stack_name}), rendered by reactor-infra.",
+    lines = [f"Reactor.toml for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
              "Change the stack, not this file. No secret is written here: set these variables",
              "in reactor-server's environment (REACTOR_* overrides this file):"]
     for var, source in env.items():

@@ -52,7 +52,7 @@ class _Registration:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-def _make_recorder(region: str):
+def _make_recorder(region: str, platform: Platform | None):
     """Build the Mocks and the recording MockMonitor (Pulumi imported only here)."""
     from pulumi.runtime import mocks as pm
     from pulumi.runtime import rpc
@@ -63,10 +63,10 @@ def _make_recorder(region: str):
 
     class RenderMocks(pm.Mocks):
         def new_resource(self, args: pm.MockResourceArgs):
-            return mocks.resource_state(args.typ, args.name, _plain(args.inputs), region)
+            return mocks.resource_state(args.typ, args.name, _plain(args.inputs), region, platform)
 
         def call(self, args: pm.MockCallArgs):
-            return mocks.invoke_result(args.token, _plain(args.args), region)
+            return mocks.call_result(args.token, _plain(args.args), region, platform)
 
     class Recorder(pm.MockMonitor):
         def __init__(self) -> None:
@@ -242,7 +242,7 @@ async def _exports() -> dict[str, Any]:
 
 
 def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[[], Any],
-                    config: dict[str, str]) -> ResourceGraph:
+                    config: dict[str, str], platform: Platform | None = None) -> ResourceGraph:
     import pulumi.runtime as rt
     from pulumi.runtime import settings as rs
     from pulumi.runtime.stack import run_pulumi_func
@@ -257,7 +257,7 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
         rs.SETTINGS.outputs = set()
         rs.SETTINGS.lock = threading.Lock()
         rt.config.set_all_config(dict(config), [])
-        recorder = _make_recorder(region)
+        recorder = _make_recorder(region, platform)
         rt.set_mocks(recorder.mocks, project=PROJECT, stack=stack, preview=False, monitor=recorder)
         try:
             _sync_await(run_pulumi_func(body))
@@ -368,7 +368,7 @@ def render(token: str | Topology | None = None, settings: StackSettings | None =
     program = _program()
     context = contextvars.copy_context()
     return context.run(_run_in_context, topology, stack or topology.slug, region,
-                       lambda: program.run(topology, settings, platform), {})
+                       lambda: program.run(topology, settings, platform), {}, platform)
 
 
 def render_stack_file(path: str | Path, token: str | Topology | None = None, *,
@@ -393,4 +393,4 @@ def render_stack_file(path: str | Path, token: str | Topology | None = None, *,
     region = build_plan(stack_file.topology, stack_file.settings).primary_region
     context = contextvars.copy_context()
     return context.run(_run_in_context, stack_file.topology, stack_file.name, region,
-                       lambda: program.main(platform), config)
+                       lambda: program.main(platform), config, platform)

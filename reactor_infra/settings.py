@@ -78,8 +78,11 @@ class StackSettings:
 
     __pydantic_config__ = _FORBID
 
-    # project name, used in physical names and Reactor.toml [project]; default "reactor"
+    # project name, in Reactor.toml [project] and the node's compose project; default "reactor"
     project_name: str = "reactor"
+    # what every physical name starts with (`<prefix>-<tier>-<role>`); default the stack's name,
+    # so two installs of one token in one account never collide
+    name_prefix: str | None = None
     # public domain for the API (TLS certificate, DNS record); none: the platform's address
     domain: str | None = None
     # contact for Let's Encrypt; none: certificates without a contact address
@@ -100,6 +103,9 @@ class StackSettings:
     def __post_init__(self) -> None:
         _check(isinstance(self.project_name, str) and bool(_LABEL.match(self.project_name)), "project_name",
                f"'{shorten(str(self.project_name))}' must be 1-24 lowercase letters, digits or '-'")
+        if self.name_prefix is not None:
+            _check(isinstance(self.name_prefix, str) and bool(_LABEL.match(self.name_prefix)), "name_prefix",
+                   f"'{shorten(str(self.name_prefix))}' must be 1-24 lowercase letters, digits or '-'")
         if self.domain is not None:
             _check(bool(_DOMAIN.match(self.domain)), "domain",
                    f"'{shorten(self.domain)}' is not a lowercase DNS name such as 'api.example.com'")

@@ -25,7 +25,8 @@ from typing import Any
 import jinja2
 import yaml
 
-from .plan import (
+from . import naming
+from .layout import (
     CADDY_ADMIN,
     GATEWAY_PORT,
     HTTP,
@@ -69,7 +70,7 @@ def _jinja() -> jinja2.Environment:
 
 
 def _render(name: str, plan: Plan, **values: Any) -> str:
-    return _jinja().get_template(name).render(token=str(plan.topology), stack=plan.stack_name, **values)
+    return _jinja().get_template(name).render(token=str(plan.topology), stack=plan.stack, **values)
 
 
 _SAFE = re.compile(r"^[A-Za-z0-9._:/\[\]@*-]+$")
@@ -107,7 +108,7 @@ def _upstream(address: str) -> str:
 
 
 def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: bool,
-              acme_email: str | None = None) -> str:
+              acme_email: str | None = None, ask_url: str = f"http://localhost:{GATEWAY_PORT}/ask") -> str:
     """The Caddyfile of the ingress: TLS, reverse proxy to reactor-server, admin paths blocked.
 
     `site_address` decides how TLS behaves (Caddy's automatic HTTPS):
@@ -117,9 +118,9 @@ def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: b
       elsewhere, e.g. at a load balancer);
     - `:443` / `https://` (no host): on-demand certificates, so it needs `gateway=True`.
     `upstreams` are reactor-server `host:port`s (plain HTTP, health-checked on `/health`).
-    `gateway=True` (gateway-server beside Caddy) adds on-demand TLS asking
-    `http://localhost:9000/ask` and, for a domain site, a catch-all `https://` site for tenant
-    and custom domains. Caddy's admin API stays on localhost:2019 (gateway-server needs it).
+    `gateway=True` (gateway-server beside Caddy) adds on-demand TLS asking `ask_url` (gateway-server's
+    /ask) and, for a domain site, a catch-all `https://` site for tenant and custom domains.
+    Caddy's admin API stays on localhost:2019, inside Caddy's own network namespace only.
     """
     site = _token(site_address, "site_address")
     if not upstreams:
@@ -138,6 +139,7 @@ def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: b
         gateway=gateway,
         acme_email=_token(acme_email, "acme_email") if acme_email else None,
         on_demand_site=hostless_tls,
+        ask_url=_token(ask_url, "ask_url"),
         catch_all=gateway and not _hostless(site) and not _is_ip(site) and not plain_http,
     )
 
@@ -184,7 +186,7 @@ def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
         client_port=NATS_CLIENT, routes_port=NATS_ROUTES, monitor_port=NATS_MONITOR,
         monitor_host=_token(monitor_host, "monitor_host"), store_dir=store_dir,
         app_user=NATS_APP_USER, app_password_env=NATS_APP_PASSWORD_ENV,
-        cluster=cluster, cluster_name=plan.stack_name, route_user=NATS_ROUTE_USER,
+        cluster=cluster, cluster_name=naming.prefix(plan), route_user=NATS_ROUTE_USER,
         cluster_password_env=NATS_CLUSTER_PASSWORD_ENV,
         route_vars=list(nats_route_env(routes)),
     )
@@ -259,6 +261,11 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+def yaml_document(doc: Mapping[str, Any], header: Sequence[str] = ()) -> str:
+    """A YAML document in a fixed key order, multi-line strings as blocks, `header` as comments."""
+    return _comment(header) + _yaml(doc)
+
+
 def _yaml(doc: Mapping[str, Any]) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120,
                      allow_unicode=True)
@@ -267,129 +274,6 @@ def _yaml(doc: Mapping[str, Any]) -> str:
 def _comment(lines: Sequence[str]) -> str:
     return "".join(f"# {line}\n" for line in lines)
 
-
-# --- compose (sizes 1 and 2: one box) ---------------------------------------------------------
-
-COMPOSE_WORKDIR = "/srv/reactor"  # reactor-server reads Reactor.toml from its working directory
-DEFAULT_SECRETS_DIR = "/run/reactor"  # tmpfs (systemd RuntimeDirectory): secrets never touch disk
-_DB = "reactor"
-
-
-def compose_env_files(plan: Plan) -> dict[str, list[str]]:
-    """Env file (in the secrets directory) -> the variables the platform writes there at boot.
-    The values are the plan's secrets; `reactor_toml.runtime_env` says which fills which."""
-    from .reactor_toml import runtime_env
-
-    files = {"reactor.env": sorted(runtime_env(plan)), "postgres.env": ["POSTGRES_PASSWORD"]}
-    if plan.app_tier.runs(Service.GATEWAY_SERVER):
-        files["gateway.env"] = ["DATABASE_URL"]
-    return files
-
-
-def _healthcheck(test: list[str], start_period: str = "30s") -> dict[str, Any]:
-    return {"test": test, "interval": "10s", "timeout": "5s", "retries": 5, "start_period": start_period}
-
-
-def _healthy(*services: str) -> dict[str, dict[str, str]]:
-    return {str(s): {"condition": "service_healthy"} for s in services}
-
-
-def _reactor_server(plan: Plan, paths: Mapping[str, str]) -> dict[str, Any]:
-    server: dict[str, Any] = {
-        "working_dir": COMPOSE_WORKDIR, "env_file": [f"{paths['secrets_dir']}/reactor.env"],
-        "volumes": [f"{paths['reactor_toml']}:{COMPOSE_WORKDIR}/Reactor.toml:ro",
-                    f"reactor-state:{COMPOSE_WORKDIR}/.reactor"],
-        # /health only proves liveness; `doctor` pings the database (runtime ref §1)
-        "healthcheck": _healthcheck(["CMD", "reactor-server", "doctor"], "60s"),
-        "stop_grace_period": "40s",  # reactor-server drains for 30 s on SIGTERM
-        "depends_on": _healthy(*[s for s in (Service.POSTGRES, Service.OPENBAO) if plan.app_tier.runs(s)]),
-    }
-    if plan.topology.size == 1:
-        # Reactor.toml binds 127.0.0.1 for a bare process; in a container that would be unreachable,
-        # so it listens on all of its own interfaces and only the host's loopback is published.
-        server["environment"] = {"REACTOR_SERVER__BIND": f"0.0.0.0:{REACTOR}"}
-        server["ports"] = [f"127.0.0.1:{REACTOR}:{REACTOR}"]
-    else:
-        server["expose"] = [str(REACTOR)]  # only Caddy reaches it, on the compose network
-    return server
-
-
-def _postgres(plan: Plan, paths: Mapping[str, str]) -> dict[str, Any]:
-    return {"environment": {"POSTGRES_USER": _DB, "POSTGRES_DB": _DB},
-            "env_file": [f"{paths['secrets_dir']}/postgres.env"],  # POSTGRES_PASSWORD
-            "volumes": ["postgres-data:/var/lib/postgresql/data"],
-            "healthcheck": _healthcheck(["CMD", "pg_isready", "-U", _DB, "-d", _DB])}
-
-
-def _openbao(plan: Plan, paths: Mapping[str, str]) -> dict[str, Any]:
-    return {"command": ["server", "-config=/openbao/config/openbao.hcl"],
-            "environment": {"BAO_ADDR": f"http://127.0.0.1:{VAULT_API}"},
-            "volumes": [f"{paths['openbao_hcl']}:/openbao/config/openbao.hcl:ro", "openbao-data:/openbao/data"],
-            # exit 0 only when initialised and unsealed: reactor-server waits for a usable vault
-            "healthcheck": _healthcheck(["CMD", "bao", "status"])}
-
-
-def _caddy(plan: Plan, paths: Mapping[str, str]) -> dict[str, Any]:
-    admin = f"http://localhost:{CADDY_ADMIN}/config/"
-    return {"ports": [f"{HTTP}:{HTTP}", f"{HTTPS}:{HTTPS}"],
-            "volumes": [f"{paths['caddyfile']}:/etc/caddy/Caddyfile:ro", "caddy-data:/data", "caddy-config:/config"],
-            "healthcheck": _healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", admin]),
-            "depends_on": _healthy(Service.REACTOR_SERVER)}
-
-
-def _gateway_server(plan: Plan, paths: Mapping[str, str]) -> dict[str, Any]:
-    # gateway-server hard-codes Caddy's admin at localhost:2019 and Caddy asks localhost:9000:
-    # sharing Caddy's network namespace makes both "localhost" true.
-    env = {"GATEWAY_LISTEN_ADDR": f"127.0.0.1:{GATEWAY_PORT}", "CADDY_ADMIN_ADDR": f"http://localhost:{CADDY_ADMIN}",
-           "DEFAULT_BACKEND": f"{Service.REACTOR_SERVER}:{REACTOR}"}
-    if plan.settings.acme_email:
-        env["ACME_EMAIL"] = plan.settings.acme_email
-    return {"network_mode": f"service:{Service.CADDY}", "environment": env,
-            "env_file": [f"{paths['secrets_dir']}/gateway.env"],  # DATABASE_URL (holds the password)
-            "depends_on": {**_healthy(Service.POSTGRES), str(Service.CADDY): {"condition": "service_started"}}}
-
-
-_COMPOSE_SERVICES = {Service.REACTOR_SERVER: _reactor_server, Service.POSTGRES: _postgres,
-                     Service.OPENBAO: _openbao, Service.CADDY: _caddy, Service.GATEWAY_SERVER: _gateway_server}
-
-
-def _compose_services(plan: Plan, images: Mapping[str, str], paths: Mapping[str, str]) -> dict[str, Any]:
-    return {str(s): {"image": images[s], "restart": "unless-stopped", **_COMPOSE_SERVICES[s](plan, paths)}
-            for s in plan.app_tier.services}
-
-
-def compose_yaml(plan: Plan, *, reactor_toml: str, image_overrides: Mapping[str, str] | None = None,
-                 caddyfile: str = "./Caddyfile", openbao_hcl: str = "./openbao.hcl",
-                 secrets_dir: str = DEFAULT_SECRETS_DIR) -> str:
-    """compose.yaml for sizes 1 and 2 (the Plan's one tier on one box).
-
-    `reactor_toml`, `caddyfile`, `openbao_hcl` are host paths of the rendered files (relative to
-    the compose directory or absolute); `secrets_dir` holds the env files the platform writes
-    at boot (`compose_env_files`). Start order is health-gated. Size 1 publishes only
-    127.0.0.1:8000; size 2 only Caddy's 80/443. `image_overrides`: service name -> image.
-    """
-    if plan.topology.size > 2:
-        raise ValueError(f"compose.yaml is for sizes 1 and 2 (given {plan.topology}); larger sizes span nodes")
-    if "\n" in reactor_toml:
-        raise ValueError("reactor_toml is the host path of Reactor.toml, not its content")
-    paths = {"reactor_toml": reactor_toml, "caddyfile": caddyfile, "openbao_hcl": openbao_hcl,
-             "secrets_dir": secrets_dir}
-    for what, path in paths.items():
-        _token(path, what)
-    known = {str(s) for s in plan.app_tier.services}
-    unknown = sorted(set(image_overrides or {}) - known)
-    if unknown:
-        raise ValueError(f"image_overrides: {unknown} do not run here; services: {sorted(known)}")
-    images = {s: (image_overrides or {}).get(str(s)) or getattr(plan.settings.images, str(s).replace("-", "_"))
-              for s in plan.app_tier.services}
-    services = _compose_services(plan, images, paths)
-    volume_names = sorted({v.split(":")[0] for svc in services.values() for v in svc.get("volumes", [])
-                           if not v.startswith((".", "/"))})
-    header = [f"compose.yaml for {plan.topology} (stack {plan.stack_name}), rendered by reactor-infra.",
-              f"Secrets come from env files in {secrets_dir}, written at boot; none is in this file:"]
-    header += [f"  {name}: {', '.join(names)}" for name, names in compose_env_files(plan).items()
-               if any(name in str(svc.get("env_file")) for svc in services.values())]
-    return _comment(header) + _yaml({"services": services, "volumes": {v: {} for v in volume_names}})
 
 # --- systemd and cloud-init ------------------------------------------------------------------
 
@@ -432,12 +316,12 @@ def cloud_init(plan: Plan, *, files: dict[str, str], units: dict[str, str], pre_
     runcmd += [["systemctl", "enable", "--now", name] for name in units]
     doc: dict[str, Any] = {"package_update": True, "packages": list(packages),
                            "write_files": write_files, "runcmd": runcmd}
-    header = [f"user data for {plan.topology} (stack {plan.stack_name}), rendered by reactor-infra.",
+    header = [f"user data for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
               "No secret is written here: the node fetches them at boot."]
     return "#cloud-config\n" + _comment(header) + _yaml(doc)
 
 
 __all__ = [
-    "caddyfile", "cloud_init", "compose_env_files", "compose_yaml", "nats_conf", "nats_route_env",
-    "openbao_hcl", "systemd_units", "template_dir", "unfilled",
+    "caddyfile", "cloud_init", "nats_conf", "nats_route_env", "openbao_hcl", "systemd_units", "template_dir",
+    "unfilled", "yaml_document",
 ]

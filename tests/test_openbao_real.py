@@ -34,7 +34,8 @@ import pytest
 from tools import write
 
 from reactor_infra import templating as t
-from reactor_infra.plan import Plan, build_plan
+from reactor_infra.layout import Plan
+from reactor_infra.plan import build_plan
 from reactor_infra.token import parse
 
 pytestmark = pytest.mark.tools

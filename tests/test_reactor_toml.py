@@ -10,9 +10,11 @@ from functools import cache
 from typing import Any
 
 import pytest
+from matrix import every
 
 from reactor_infra import runtime_schema as schema
-from reactor_infra.plan import Plan, Service, VaultMode, build_plan
+from reactor_infra.layout import Plan, Service, VaultMode
+from reactor_infra.plan import build_plan
 from reactor_infra.reactor_toml import Endpoints, default_endpoints, render_reactor_toml, runtime_env
 from reactor_infra.settings import StackSettings
 from reactor_infra.token import parse, valid_topologies
@@ -50,26 +52,38 @@ def test_the_matrix_is_not_empty():
     assert len(TOKENS) > 50
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_every_key_is_one_the_runtime_reads(token):
+def test_every_key_is_one_the_runtime_reads():
+    every(TOKENS, _every_key_is_one_the_runtime_reads)
+
+
+def _every_key_is_one_the_runtime_reads(token):
     assert schema.check(doc(token)) == []
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_mandatory_sections_are_present(token):
+def test_mandatory_sections_are_present():
+    every(TOKENS, _mandatory_sections_are_present)
+
+
+def _mandatory_sections_are_present(token):
     assert set(schema.MANDATORY_SECTIONS) <= doc(token).keys()
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_no_secret_key_holds_a_literal(token):
+def test_no_secret_key_holds_a_literal():
+    every(TOKENS, _no_secret_key_holds_a_literal)
+
+
+def _no_secret_key_holds_a_literal(token):
     for dotted, value in schema.leaves(doc(token)):
         assert schema.secret_problem(dotted, value) is None, dotted
     # and no vault: reference: nothing seeds the runtime's vault with our secrets
     assert "vault:" not in rendered(token)
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_required_keys_of_every_present_section_are_set_by_file_or_env(token):
+def test_required_keys_of_every_present_section_are_set_by_file_or_env():
+    every(TOKENS, _required_keys_of_every_present_section_are_set_by_file_or_env)
+
+
+def _required_keys_of_every_present_section_are_set_by_file_or_env(token):
     present = {path for path in schema.SECTIONS if _table_at(doc(token), path) is not None}
     keys = effective_keys(token)
     for path in present & schema.REQUIRED_KEYS.keys():
@@ -77,8 +91,11 @@ def test_required_keys_of_every_present_section_are_set_by_file_or_env(token):
             assert f"{path}.{key}" in keys, f"{path}.{key} is neither in the file nor in the env"
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_env_covers_the_secrets_the_runtime_requires(token):
+def test_env_covers_the_secrets_the_runtime_requires():
+    every(TOKENS, _env_covers_the_secrets_the_runtime_requires)
+
+
+def _env_covers_the_secrets_the_runtime_requires(token):
     env = runtime_env(plan_for(token))
     for var in ("REACTOR_ADMIN__TOKEN", "REACTOR_AUTH__DATA_KEY", "REACTOR_DATABASE__URL",
                 "REACTOR_FUNCTIONS__DATA_KEY", "REACTOR_STORAGE__SIGNING_SECRET",
@@ -86,8 +103,11 @@ def test_env_covers_the_secrets_the_runtime_requires(token):
         assert var in env, var
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_every_plan_secret_with_an_env_is_in_runtime_env_by_name(token):
+def test_every_plan_secret_with_an_env_is_in_runtime_env_by_name():
+    every(TOKENS, _every_plan_secret_with_an_env_is_in_runtime_env_by_name)
+
+
+def _every_plan_secret_with_an_env_is_in_runtime_env_by_name(token):
     plan = plan_for(token)
     env = runtime_env(plan)
     for secret in plan.secrets:
@@ -95,8 +115,11 @@ def test_every_plan_secret_with_an_env_is_in_runtime_env_by_name(token):
             assert env[secret.env] == secret.name
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_runtime_env_names_secrets_and_never_holds_values(token):
+def test_runtime_env_names_secrets_and_never_holds_values():
+    every(TOKENS, _runtime_env_names_secrets_and_never_holds_values)
+
+
+def _runtime_env_names_secrets_and_never_holds_values(token):
     plan = plan_for(token)
     names = {s.name for s in plan.secrets}
     for var, source in runtime_env(plan).items():
@@ -106,8 +129,11 @@ def test_runtime_env_names_secrets_and_never_holds_values(token):
             assert refs and set(refs) <= names, (var, source)
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_vault_master_key_is_an_env_reference_that_runtime_env_fills(token):
+def test_vault_master_key_is_an_env_reference_that_runtime_env_fills():
+    every(TOKENS, _vault_master_key_is_an_env_reference_that_runtime_env_fills)
+
+
+def _vault_master_key_is_an_env_reference_that_runtime_env_fills(token):
     vault = doc(token)["vault"]
     if vault["backend"] == "embedded":
         assert vault["master_key"] == "env:REACTOR_VAULT_MASTER_KEY"
@@ -117,25 +143,37 @@ def test_vault_master_key_is_an_env_reference_that_runtime_env_fills(token):
         assert runtime_env(plan_for(token))["REACTOR_VAULT__TOKEN"] == "openbao-token"
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_enum_values_are_valid(token):
+def test_enum_values_are_valid():
+    every(TOKENS, _enum_values_are_valid)
+
+
+def _enum_values_are_valid(token):
     for dotted, value in schema.leaves(doc(token)):
         if dotted in schema.ENUMS:
             assert value in schema.ENUMS[dotted], dotted
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_admin_is_never_remote(token):
+def test_admin_is_never_remote():
+    every(TOKENS, _admin_is_never_remote)
+
+
+def _admin_is_never_remote(token):
     assert doc(token)["admin"]["allow_remote"] is False
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_pool_max_comes_from_the_plan(token):
+def test_pool_max_comes_from_the_plan():
+    every(TOKENS, _pool_max_comes_from_the_plan)
+
+
+def _pool_max_comes_from_the_plan(token):
     assert doc(token)["database"]["pool_max"] == plan_for(token).database.pool_max_per_node
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_rendering_is_deterministic(token):
+def test_rendering_is_deterministic():
+    every(TOKENS, _rendering_is_deterministic)
+
+
+def _rendering_is_deterministic(token):
     assert render_reactor_toml(plan_for(token)) == render_reactor_toml(build_plan(parse(token)))
 
 
@@ -149,8 +187,11 @@ def test_size_1_binds_loopback_only():
     assert d["auth"]["public_url"] == "http://127.0.0.1:8000"
 
 
-@pytest.mark.parametrize("token", [t for t in TOKENS if parse(t).size >= 2])
-def test_sizes_from_2_bind_all_interfaces_behind_the_proxy(token):
+def test_sizes_from_2_bind_all_interfaces_behind_the_proxy():
+    every([t for t in TOKENS if parse(t).size >= 2], _sizes_from_2_bind_all_interfaces_behind_the_proxy)
+
+
+def _sizes_from_2_bind_all_interfaces_behind_the_proxy(token):
     expected = "[::]:8000" if token.endswith("@fly") else "0.0.0.0:8000"
     assert doc(token)["server"]["bind"] == expected
 
@@ -164,8 +205,11 @@ def test_without_a_domain_the_public_host_is_a_placeholder_that_never_resolves()
     assert doc("E5@aws")["auth"]["public_url"].endswith(".invalid")
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_storage_is_s3_exactly_when_there_are_several_app_nodes(token):
+def test_storage_is_s3_exactly_when_there_are_several_app_nodes():
+    every(TOKENS, _storage_is_s3_exactly_when_there_are_several_app_nodes)
+
+
+def _storage_is_s3_exactly_when_there_are_several_app_nodes(token):
     plan, storage = plan_for(token), doc(token)["storage"]
     several = plan.topology.size >= 3 and plan.app_tier.replicas.max > 1
     assert storage["backend"] == ("s3" if several else "fs")
@@ -175,8 +219,11 @@ def test_storage_is_s3_exactly_when_there_are_several_app_nodes(token):
         assert storage["fs_base_path"] and "s3_bucket" not in storage
 
 
-@pytest.mark.parametrize("token", TOKENS)
-def test_vault_is_openbao_when_the_plan_has_openbao(token):
+def test_vault_is_openbao_when_the_plan_has_openbao():
+    every(TOKENS, _vault_is_openbao_when_the_plan_has_openbao)
+
+
+def _vault_is_openbao_when_the_plan_has_openbao(token):
     plan, vault = plan_for(token), doc(token)["vault"]
     if plan.vault is VaultMode.OPENBAO:
         assert vault["backend"] == "openbao" and vault["address"].endswith(":8200")
@@ -191,16 +238,22 @@ def test_env_vault_mode_is_explained_in_the_file():
     assert "/_admin/vault" in rendered("E3+ha@aws")
 
 
-@pytest.mark.parametrize("token", [t for t in TOKENS if t.startswith("C")])
-def test_edition_c_runs_multi_tenant_with_the_right_provider(token):
+def test_edition_c_runs_multi_tenant_with_the_right_provider():
+    every([t for t in TOKENS if t.startswith("C")], _edition_c_runs_multi_tenant_with_the_right_provider)
+
+
+def _edition_c_runs_multi_tenant_with_the_right_provider(token):
     cloud = doc(token)["cloud"]
     assert cloud["multi_tenant"] is True
     assert cloud["provider"] == ("single_node" if parse(token).size == 2 else "shared_cluster")
     assert cloud["quotas"]["free"] == FREE_TIER
 
 
-@pytest.mark.parametrize("token", [t for t in TOKENS if t.startswith("C") and plan_for(t).pooler])
-def test_tenant_url_template_ends_with_ref_and_never_doubles_the_prefix(token):
+def test_tenant_url_template_ends_with_ref_and_never_doubles_the_prefix():
+    every([t for t in TOKENS if t.startswith("C") and plan_for(t).pooler], _tenant_url_template_ends_with_ref_and_never_doubles_the_prefix)
+
+
+def _tenant_url_template_ends_with_ref_and_never_doubles_the_prefix(token):
     pooler = doc(token)["cloud"]["shared_pool"]["pooler"]
     assert pooler["mode"] == plan_for(token).pooler.mode
     for template in (pooler["url_template"],
@@ -208,20 +261,29 @@ def test_tenant_url_template_ends_with_ref_and_never_doubles_the_prefix(token):
         assert template.endswith("/{ref}") and "tenant_{ref}" not in template
 
 
-@pytest.mark.parametrize("token", [t for t in TOKENS if not t.startswith("C")])
-def test_editions_o_and_e_are_single_tenant(token):
+def test_editions_o_and_e_are_single_tenant():
+    every([t for t in TOKENS if not t.startswith("C")], _editions_o_and_e_are_single_tenant)
+
+
+def _editions_o_and_e_are_single_tenant(token):
     cloud = doc(token).get("cloud")
     assert cloud is None or (cloud["multi_tenant"] is False and "provider" not in cloud
                              and "quotas" not in cloud and "shared_pool" not in cloud)
 
 
-@pytest.mark.parametrize("token", [t for t in TOKENS if plan_for(t).tier_of(Service.GATEWAY_SERVER)])
-def test_a_gateway_gets_on_demand_tls(token):
+def test_a_gateway_gets_on_demand_tls():
+    every([t for t in TOKENS if plan_for(t).tier_of(Service.GATEWAY_SERVER)], _a_gateway_gets_on_demand_tls)
+
+
+def _a_gateway_gets_on_demand_tls(token):
     assert doc(token)["cloud"]["tls_mode"] == "on_demand"
 
 
-@pytest.mark.parametrize("token", [t for t in TOKENS if plan_for(t).nats])
-def test_nats_servers_are_written_for_realtime_and_pubsub(token):
+def test_nats_servers_are_written_for_realtime_and_pubsub():
+    every([t for t in TOKENS if plan_for(t).nats], _nats_servers_are_written_for_realtime_and_pubsub)
+
+
+def _nats_servers_are_written_for_realtime_and_pubsub(token):
     cloud = doc(token)["cloud"]
     for name in ("realtime", "pubsub"):
         assert cloud[name]["backend"] == "nats"
@@ -229,8 +291,11 @@ def test_nats_servers_are_written_for_realtime_and_pubsub(token):
     assert "not wired" in rendered(token)
 
 
-@pytest.mark.parametrize("token", [t for t in TOKENS if plan_for(t).pooler])
-def test_database_url_goes_through_the_pooler_except_for_cs_control_database(token):
+def test_database_url_goes_through_the_pooler_except_for_cs_control_database():
+    every([t for t in TOKENS if plan_for(t).pooler], _database_url_goes_through_the_pooler_except_for_cs_control_database)
+
+
+def _database_url_goes_through_the_pooler_except_for_cs_control_database(token):
     plan = plan_for(token)
     url = runtime_env(plan)["REACTOR_DATABASE__URL"]
     pooled = f":{plan.pooler.port}/" in url and "pooler" in url

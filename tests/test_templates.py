@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tools import require, run, systemd_problems, write
+from tools import node_specs, require, run, systemd_problems, write
 
 from reactor_infra import templating as t
-from reactor_infra.plan import Plan, Service, build_plan
+from reactor_infra.compose import compose_yaml
+from reactor_infra.layout import Plan, Service
+from reactor_infra.plan import build_plan
 from reactor_infra.settings import StackSettings
 from reactor_infra.token import parse, valid_topologies
 
@@ -76,21 +78,12 @@ def openbao_hcls() -> dict[str, str]:
     return out
 
 
-def compose_files() -> list[str]:
-    """One per distinct body: files that differ only in their header comment check alike."""
-    by_body: dict[str, str] = {}
-    for p in single_node_plans():
-        text = t.compose_yaml(p, reactor_toml="./Reactor.toml")
-        by_body.setdefault(re.sub(r"(?m)^#.*\n", "", text), text)
-    return list(by_body.values())
-
-
 def units(p: Plan) -> dict[str, str]:
     return t.systemd_units(p, compose_dir="/opt/reactor", pre_start=["/usr/local/bin/reactor-fetch-secrets"])
 
 
 def user_data(p: Plan) -> str:
-    files = {"/opt/reactor/compose.yaml": t.compose_yaml(p, reactor_toml="./Reactor.toml"),
+    files = {"/opt/reactor/compose.yaml": compose_yaml(p, node_specs(p)),
              "/opt/reactor/Caddyfile": caddyfiles()["domain"]}
     return t.cloud_init(p, files=files, units=units(p), pre_commands=["install -d -m 0700 /opt/reactor"],
                         packages=["docker.io", "docker-compose-v2", "awscli"])
@@ -100,7 +93,6 @@ def all_renders() -> dict[str, str]:
     out = {f"Caddyfile:{k}": v for k, v in caddyfiles().items()}
     out |= {f"nats:{k}": v for k, v in nats_confs().items()}
     out |= {f"openbao:{k}": v for k, v in openbao_hcls().items()}
-    out |= {f"compose:{i}": v for i, v in enumerate(compose_files())}
     p = plan("C2@aws")
     out |= {"unit": units(p)["reactor.service"], "cloud-init": user_data(p)}
     return out
@@ -342,82 +334,6 @@ def test_hcl_parser_rejects_a_broken_openbao_hcl():
         hcl2.loads(openbao_hcls()["single-shamir"].replace('storage "raft" {', 'storage "raft" {{'))
 
 
-# --- compose ------------------------------------------------------------------------------------
-
-
-def _compose_config(tmp_path: Path, text: str) -> tuple[bool, str]:
-    for name in ("Reactor.toml", "Caddyfile", "openbao.hcl"):
-        write(tmp_path, name, "")
-    secrets = tmp_path / "secrets"
-    for name in ("reactor.env", "postgres.env", "gateway.env"):
-        write(secrets, name, "")
-    text = text.replace(f"{t.DEFAULT_SECRETS_DIR}/", f"{secrets}/")
-    path = write(tmp_path, "compose.yaml", text)
-    result = run(["docker-compose", "-f", str(path), "config", "-q"], cwd=tmp_path)
-    return result.ok, result.output
-
-
-@pytest.mark.parametrize("index", range(len(compose_files())))
-def test_docker_compose_accepts_each_single_node_file(tmp_path, index):
-    ok, output = _compose_config(tmp_path, compose_files()[index])
-    assert ok, output
-
-
-def test_docker_compose_rejects_a_broken_file(tmp_path):
-    broken = compose_files()[0].replace("condition: service_healthy", "condition: when_it_feels_like_it", 1)
-    assert not _compose_config(tmp_path, broken)[0]
-
-
-def _services(p: Plan) -> dict:
-    return yaml.safe_load(t.compose_yaml(p, reactor_toml="./Reactor.toml"))["services"]
-
-
-def test_size_1_publishes_reactor_on_loopback_only():
-    for p in (q for q in single_node_plans() if q.topology.size == 1):
-        services = _services(p)
-        assert services["reactor-server"]["ports"] == ["127.0.0.1:8000:8000"]
-        assert [n for n, s in services.items() if "ports" in s] == ["reactor-server"]
-
-
-def test_size_2_publishes_only_caddy_on_80_and_443():
-    for p in (q for q in single_node_plans() if q.topology.size == 2):
-        services = _services(p)
-        assert {n: s["ports"] for n, s in services.items() if "ports" in s} == {"caddy": ["80:80", "443:443"]}
-        assert set(services) == {str(s) for s in p.app_tier.services}
-
-
-def test_start_order_is_health_gated_and_every_dependency_has_a_healthcheck():
-    for p in single_node_plans():
-        services = _services(p)
-        assert services["reactor-server"]["healthcheck"]["test"] == ["CMD", "reactor-server", "doctor"]
-        assert services["postgres"]["healthcheck"]["test"][1] == "pg_isready"
-        for service in services.values():
-            for dep, cond in service.get("depends_on", {}).items():
-                if cond["condition"] == "service_healthy":
-                    assert "healthcheck" in services[dep], dep
-
-
-def test_reactor_toml_is_mounted_in_the_working_directory_and_secrets_come_from_env_files():
-    server = _services(plan("O2@aws"))["reactor-server"]
-    assert f"./Reactor.toml:{server['working_dir']}/Reactor.toml:ro" in server["volumes"]
-    assert server["env_file"] == [f"{t.DEFAULT_SECRETS_DIR}/reactor.env"]
-    assert "REACTOR_DATABASE__URL" in t.compose_env_files(plan("O2@aws"))["reactor.env"]
-
-
-def test_gateway_server_shares_caddys_network_so_localhost_works():
-    services = _services(plan("C2@aws"))
-    assert services["gateway-server"]["network_mode"] == "service:caddy"
-
-
-def test_compose_is_only_for_sizes_1_and_2_and_takes_image_overrides():
-    with pytest.raises(ValueError, match="sizes 1 and 2"):
-        t.compose_yaml(plan("O3@aws"), reactor_toml="./Reactor.toml")
-    text = t.compose_yaml(plan("O2@aws"), reactor_toml="./Reactor.toml", image_overrides={"postgres": "postgres:17"})
-    assert yaml.safe_load(text)["services"]["postgres"]["image"] == "postgres:17"
-    with pytest.raises(ValueError, match="do not run here"):
-        t.compose_yaml(plan("O2@aws"), reactor_toml="./Reactor.toml", image_overrides={"nats": "nats:2"})
-
-
 # --- systemd ------------------------------------------------------------------------------------
 
 
@@ -483,12 +399,6 @@ def test_cloud_init_refuses_secret_files():
     with pytest.raises(ValueError, match="secrets"):
         t.cloud_init(plan("O2@aws"), files={"/opt/reactor/reactor.env": "X=1\n"}, units={}, pre_commands=[],
                      packages=[])
-
-
-def test_every_single_node_plan_has_the_services_compose_knows():
-    known = {Service.REACTOR_SERVER, Service.POSTGRES, Service.OPENBAO, Service.CADDY, Service.GATEWAY_SERVER}
-    for p in single_node_plans():
-        assert set(p.app_tier.services) <= known
 
 
 def test_a_missing_checker_fails_under_ci_instead_of_skipping(monkeypatch):

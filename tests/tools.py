@@ -71,3 +71,14 @@ def systemd_problems(output: str) -> list[str]:
     """The lines of `systemd-analyze verify` output that are real unit errors."""
     return [line for line in output.splitlines()
             if line.strip() and not any(t in line for t in _TOLERATED)]
+
+
+def node_specs(plan, services=None, site_address: str = "api.example.com"):
+    """The catalogue's specs for one node where services reach each other by their own names
+    (a compose project), with the plan's offline endpoints."""
+    from reactor_infra import catalogue
+    from reactor_infra.reactor_toml import default_endpoints
+
+    placement = catalogue.Placement(endpoints=default_endpoints(plan), hosts={s: str(s) for s in plan.services},
+                                    site_address=site_address)
+    return catalogue.specs(plan, placement, services if services is not None else plan.app_tier.services)

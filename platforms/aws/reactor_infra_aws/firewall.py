@@ -1,10 +1,11 @@
-"""Firewall: one security group per tier that runs machines, with rules from the Plan's links.
+"""Firewall: one security group per link end (each tier a link reaches, and the load balancer),
+with rules from the Plan's links.
 
-Each link into a tier becomes exactly one ingress rule (a separate
-`aws.vpc.SecurityGroupIngressRule`, never an inline rule): `internet` is 0.0.0.0/0, another
-tier is that tier's security group. Nothing else is open: no SSH, no admin port. A tier the
-Plan lets call out (`TierPlan.egress`) gets one egress rule to anywhere; the others get
-egress only along their own links.
+Each link becomes exactly one ingress rule (a separate `aws.vpc.SecurityGroupIngressRule`, never
+an inline rule): from `internet` it is 0.0.0.0/0, from a tier or the load balancer it references
+that group. Nothing else is open: no SSH, no admin port. A tier the Plan lets call out
+(`TierPlan.egress`) gets one egress rule to anywhere; every other group gets egress only along
+its own links.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from reactor_infra.plan import INTERNET, Link, Plan, TierPlan
+from reactor_infra.layout import INTERNET, Link, Plan
 
 from .component import AwsComponent
 from .naming import SECURITY_GROUP_MAX, physical_name, tags
@@ -36,28 +37,29 @@ class Firewall(AwsComponent):
         super().__init__(name, TIER, opts)
         self._name, self._plan, self._vpc_id = name, args.plan, args.vpc_id
         self.groups: dict[str, aws.ec2.SecurityGroup] = {}
-        machine_tiers = [t for t in args.plan.tiers if t.services]
-        for tier in machine_tiers:
-            self.groups[tier.name.value] = self._create_security_group(tier)
-        for tier in machine_tiers:
-            for link in args.plan.links_into(tier.name):
-                self._create_ingress_rule(tier, link)
-            if tier.egress:
-                self._create_egress_to_anywhere(tier)
+        ends = [str(e) for link in args.plan.links for e in (link.source, link.target) if e != INTERNET]
+        for end in dict.fromkeys(ends):  # first seen first: a stable order
+            self.groups[end] = self._create_security_group(end)
+        calls_out = {t.name.value for t in args.plan.tiers if t.egress}
+        for end in self.groups:
+            for link in args.plan.links_into(end):
+                self._create_ingress_rule(end, link)
+            if end in calls_out:
+                self._create_egress_to_anywhere(end)
             else:
                 for link in args.plan.links:
-                    if link.source == tier.name and link.target in self.groups:
-                        self._create_egress_rule(tier, link)
+                    if link.source == end and str(link.target) in self.groups:
+                        self._create_egress_rule(end, link)
         self.register_outputs({f"{t}": g.id for t, g in self.groups.items()})
 
-    def _create_security_group(self, tier: TierPlan) -> aws.ec2.SecurityGroup:
-        name = physical_name(self._plan, tier.name.value, "sg", SECURITY_GROUP_MAX)
+    def _create_security_group(self, end: str) -> aws.ec2.SecurityGroup:
+        name = physical_name(self._plan, end, "sg", SECURITY_GROUP_MAX)
         return aws.ec2.SecurityGroup(
-            f"{self._name}-{tier.name.value}",
+            f"{self._name}-{end}",
             name=name,
-            description=f"Reactor {tier.name.value} tier of {self._plan.topology}: only the plan's links",
+            description=f"Reactor {end}: only the plan's links",  # no token: the description replaces the group
             vpc_id=self._vpc_id,
-            tags=tags(self._plan, tier.name.value, name),
+            tags=tags(self._plan, end, name),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -68,8 +70,7 @@ class Firewall(AwsComponent):
             return {"referenced_security_group_id": self.groups[link.source].id}
         raise ValueError(f"aws: no security group for the source of link {link}")
 
-    def _create_ingress_rule(self, tier: TierPlan, link: Link) -> None:
-        group = tier.name.value
+    def _create_ingress_rule(self, group: str, link: Link) -> None:
         aws.vpc.SecurityGroupIngressRule(
             f"{self._name}-{group}-from-{link.source}-{link.port}",
             security_group_id=self.groups[group].id,
@@ -82,22 +83,20 @@ class Firewall(AwsComponent):
             **self._source(link),
         )
 
-    def _create_egress_rule(self, tier: TierPlan, link: Link) -> None:
-        group = tier.name.value
+    def _create_egress_rule(self, group: str, link: Link) -> None:
         aws.vpc.SecurityGroupEgressRule(
             f"{self._name}-{group}-to-{link.target}-{link.port}",
             security_group_id=self.groups[group].id,
             ip_protocol=link.protocol,
             from_port=link.port,
             to_port=link.port,
-            referenced_security_group_id=self.groups[link.target].id,
+            referenced_security_group_id=self.groups[str(link.target)].id,
             description=link.purpose,
             tags=tags(self._plan, group),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _create_egress_to_anywhere(self, tier: TierPlan) -> None:
-        group = tier.name.value
+    def _create_egress_to_anywhere(self, group: str) -> None:
         aws.vpc.SecurityGroupEgressRule(
             f"{self._name}-{group}-to-anywhere",
             security_group_id=self.groups[group].id,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from reactor_infra.plan import Plan
+from reactor_infra.layout import Plan
 
 from .component import AwsComponent
 from .naming import KMS_ALIAS_MAX, physical_name, tags
@@ -55,7 +55,7 @@ class Keys(AwsComponent):
         protect = plan.policy.protect
         key = aws.kms.Key(
             f"{self._name}-{role}",
-            description=f"{plan.stack_name}: {purpose}",
+            description=f"{plan.stack}: {purpose}",
             enable_key_rotation=True,
             # losing a key loses what it encrypts: the longest window when the edition protects
             deletion_window_in_days=30 if protect else 7,

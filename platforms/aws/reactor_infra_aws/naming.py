@@ -1,15 +1,14 @@
-"""Names for the aws platform: component type tokens, physical names, tags.
+"""Names for the aws platform: AWS length limits over the core's physical names, SSM
+parameter names, and the tags AWS shows.
 
-Physical names are deterministic (`<stack>-<tier>-<role>`), cut to each AWS limit, never
-with random suffixes, so snapshots and diffs stay stable.
+The provider's `default_tags` carry what identifies the install (stack, token) on every
+taggable resource; each resource adds only its tier and a Name.
 """
 
 from __future__ import annotations
 
-import hashlib
-
-from reactor_infra.plan import Plan
-
+from reactor_infra import naming
+from reactor_infra.layout import Plan
 
 # AWS name length limits we meet.
 IAM_ROLE_MAX = 64
@@ -17,27 +16,27 @@ INSTANCE_PROFILE_MAX = 128
 SECURITY_GROUP_MAX = 255
 NAME_TAG_MAX = 255
 KMS_ALIAS_MAX = 256
-
+TAG_PREFIX = "reactor:"
 
 
 def physical_name(plan: Plan, tier: str, role: str, limit: int = NAME_TAG_MAX) -> str:
-    """`<stack>-<tier>-<role>`, cut to `limit`; a cut name ends in 6 hex of its full form's
-    hash, so two long names that share a prefix stay distinct (and stay the same next run)."""
-    full = f"{plan.stack_name}-{tier}-{role}"
-    if len(full) <= limit:
-        return full
-    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
-    return f"{full[: limit - 7]}-{digest}"
+    """`<stack>-<tier>-<role>` cut to an AWS limit (naming.physical_name)."""
+    return naming.physical_name(plan, tier, role, limit)
 
 
 def parameter_name(plan: Plan, secret: str) -> str:
     """The SSM parameter that holds one plan secret: `/<stack>/<secret>`."""
-    return f"/{plan.stack_name}/{secret}"
+    return f"/{naming.prefix(plan)}/{secret}"
+
+
+def default_tags(plan: Plan) -> dict[str, str]:
+    """The provider's default tags: every taggable resource of the install wears them."""
+    return {f"{TAG_PREFIX}{k}": v for k, v in naming.labels(plan).items()}
 
 
 def tags(plan: Plan, tier: str, name: str | None = None) -> dict[str, str]:
-    """Tags on every taggable resource: stack, tier, token (and a Name where AWS shows one)."""
-    t = {"reactor:stack": plan.stack_name, "reactor:tier": tier, "reactor:token": str(plan.topology)}
+    """A resource's own tags: its tier and a Name where AWS shows one."""
+    t = {f"{TAG_PREFIX}tier": str(tier)}
     if name:
         t["Name"] = name[:NAME_TAG_MAX]
     return t

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from reactor_infra.plan import Plan
+from reactor_infra.layout import Plan
 
 from .component import AwsComponent
 from .naming import physical_name, tags

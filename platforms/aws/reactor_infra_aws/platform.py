@@ -9,22 +9,25 @@ cloud-init user data) and, when the stack has a domain, its Route53 record.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 from typing import ClassVar
 
 import pulumi
 import pulumi_aws as aws
 
-from reactor_infra.plan import Plan
-from reactor_infra.platforms import Deployment, Platform
+from reactor_infra.layout import Plan
+from reactor_infra.platforms import Check, Deployment, Platform
 from reactor_infra.reactor_toml import default_endpoints, render_reactor_toml
 
-from . import userdata
+from . import mocks, userdata
 from .address import Address, AddressArgs
 from .dns import Dns, DnsArgs
 from .firewall import Firewall, FirewallArgs
 from .instance_role import InstanceRole, InstanceRoleArgs
 from .keys import Keys, KeysArgs
+from .naming import default_tags, parameter_name
 from .network import Network, NetworkArgs
 from .node import Node, NodeArgs
 from .secrets import PLACEHOLDER, Secrets, SecretsArgs
@@ -44,6 +47,30 @@ class AwsPlatform(Platform):
         assert isinstance(extras, AwsSettings)
         return _AwsDeployment(plan, extras).run()
 
+    def mock_resource(self, typ, name, inputs, region):
+        return mocks.resource_state(typ, name, inputs, region)
+
+    def mock_call(self, token, args, region):
+        return mocks.call_result(token, args, region)
+
+    def doctor(self) -> list[Check]:
+        return [_credentials()]
+
+    def conformance(self):
+        from .conformance import AwsReadings
+
+        return AwsReadings()
+
+
+def _credentials() -> Check:
+    """Where the AWS SDK would find credentials (never their values)."""
+    env = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    if any(os.environ.get(v) for v in env):
+        return Check("aws credentials", True, "from the environment")
+    if (Path.home() / ".aws" / "credentials").exists() or (Path.home() / ".aws" / "config").exists():
+        return Check("aws credentials", True, "~/.aws")
+    return Check("aws credentials", False, "none found (AWS_PROFILE, AWS_ACCESS_KEY_ID or ~/.aws)")
+
 
 class _AwsDeployment:
     """One run of `deploy` at size 2."""
@@ -60,7 +87,8 @@ class _AwsDeployment:
     def run(self) -> Deployment:
         plan, extras, tier = self.plan, self.extras, self.tier
         region = plan.primary_region
-        provider = aws.Provider(f"aws-{region}", region=region)
+        provider = aws.Provider(f"aws-{region}", region=region,
+                                default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(plan)))
         opts = pulumi.ResourceOptions(providers={"aws": provider})
 
         keys = Keys("keys", KeysArgs(plan=plan), opts)
@@ -81,11 +109,11 @@ class _AwsDeployment:
         endpoints = (pulumi.Output.from_input(self._endpoints(None)) if plan.settings.domain
                      else address.public_ip.apply(self._endpoints))
         reactor_toml = endpoints.apply(lambda ep: render_reactor_toml(plan, ep))
-        user_data = pulumi.Output.all(endpoints, reactor_toml).apply(
-            lambda args: userdata.cloud_config(plan, userdata.NodeFiles(
-                endpoints=args[0], site_address=self._site_address(args[0]),
+        user_data = endpoints.apply(
+            lambda ep: userdata.cloud_config(plan, userdata.NodeFiles(
+                endpoints=ep, site_address=self._site_address(ep),
                 parameters=dict(secrets.names), placeholder=PLACEHOLDER,
-                seal_alias=keys.seal_alias), args[1]))
+                seal_alias=keys.seal_alias)))
         ami = aws.ssm.get_parameter_output(
             name=extras.ami_ssm_parameter, opts=pulumi.InvokeOutputOptions(provider=provider))
 
@@ -116,7 +144,7 @@ class _AwsDeployment:
                 "public_url": endpoints.apply(lambda ep: ep.public_url),
                 "public_ip": address.public_ip,
                 "region": region,
-                "secrets": f"/{plan.stack_name}/",
+                "secrets": parameter_name(plan, ""),
             },
         )
 

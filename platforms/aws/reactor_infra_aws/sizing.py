@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reactor_infra.plan import Sizing
+from reactor_infra.layout import Sizing
 
 # (type, vCPU, memory GiB), cheapest first for the same shape. Burstable t3 up to 2 vCPU;
 # from 4 vCPU a compute-optimised type gives the exact 4 / 8 shape the "active" preset asks for.

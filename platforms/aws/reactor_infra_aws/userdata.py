@@ -20,9 +20,10 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reactor_infra import templating
-from reactor_infra.plan import REACTOR, VAULT_API, VAULT_CLUSTER, Plan, Service
-from reactor_infra.reactor_toml import PASSWORD_REF, Endpoints, runtime_env
+from reactor_infra import catalogue, compose, templating
+from reactor_infra.layout import Plan, Service
+from reactor_infra.reactor_toml import Endpoints
+from reactor_infra.service_spec import ServiceSpec
 
 COMPOSE_DIR = "/opt/reactor"
 SECRETS_DIR = "/run/reactor"  # reactor.service's RuntimeDirectory: tmpfs, root only
@@ -34,7 +35,7 @@ FETCH_SCRIPT = "/usr/local/sbin/reactor-fetch-secrets"
 COMPOSE_VERSION = "2.29.7"
 PACKAGES = ["docker"]
 
-_REF = re.compile(r"\$\{([a-z0-9-]+)\}")
+_REF = re.compile(r"\$\{([a-z0-9-]+)\}")  # service_spec templates: ${secret-name}
 
 
 @dataclass(frozen=True)
@@ -48,27 +49,13 @@ class NodeFiles:
     seal_alias: str | None  # OpenBao's awskms key alias; none when the seal is not awskms
 
 
-def env_files(plan: Plan, endpoints: Endpoints) -> dict[str, dict[str, str]]:
-    """Env file name -> variable -> its value as a template over plan secrets (`${name}`)."""
-    reactor = {var: (f"${{{src}}}" if src in {s.name for s in plan.secrets} else src)
-               for var, src in runtime_env(plan, endpoints).items()}
-    password = PASSWORD_REF
-    values = {
-        "reactor.env": reactor,
-        "postgres.env": {"POSTGRES_PASSWORD": password},
-        # gateway-server LISTENs on Postgres: a direct connection, like reactor-server's at size 2
-        "gateway.env": {"DATABASE_URL": reactor.get("REACTOR_DATABASE__URL", "")},
-    }
-    wanted = templating.compose_env_files(plan)
-    files = {}
-    for name, variables in wanted.items():
-        if name not in values:
-            raise ValueError(f"aws: no values for env file {name}")
-        missing = sorted(set(variables) - set(values[name]))
-        if missing:
-            raise ValueError(f"aws: no value for {missing} in {name}")
-        files[name] = {var: values[name][var] for var in sorted(variables)}
-    return files
+def node_specs(plan: Plan, files: NodeFiles) -> dict[Service, ServiceSpec]:
+    """The node's services from the catalogue: compose service names reach each other."""
+    seal = {"region": plan.primary_region, "kms_key_id": files.seal_alias} if files.seal_alias else {}
+    placement = catalogue.Placement(
+        endpoints=files.endpoints, hosts={s: str(s) for s in plan.services},
+        site_address=files.site_address, seal_config=seal)
+    return catalogue.specs(plan, placement, plan.app_tier.services)
 
 
 def _sh_template(template: str, var_of: Mapping[str, str]) -> str:
@@ -91,9 +78,9 @@ def _var(secret: str) -> str:
     return "s_" + secret.replace("-", "_")
 
 
-def fetch_secrets_script(plan: Plan, files: NodeFiles) -> str:
-    """The boot step that turns SSM parameters into compose's env files (no values inside)."""
-    envs = env_files(plan, files.endpoints)
+def fetch_secrets_script(plan: Plan, files: NodeFiles, envs: Mapping[str, Mapping[str, str]]) -> str:
+    """The boot step that turns SSM parameters into compose's env files (no values inside);
+    `envs` is env file -> variable -> template over plan secrets (`compose.env_files`)."""
     used = sorted({m for vals in envs.values() for v in vals.values() for m in _REF.findall(v)})
     unknown = [s for s in used if s not in files.parameters]
     if unknown:
@@ -102,7 +89,7 @@ def fetch_secrets_script(plan: Plan, files: NodeFiles) -> str:
     var_of = {s: _var(s) for s in used}
     lines = [
         "#!/bin/sh",
-        f"# reactor-fetch-secrets for {plan.topology} (stack {plan.stack_name}), rendered by reactor-infra.",
+        f"# reactor-fetch-secrets for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
         "# Reads this install's SecureString parameters with the instance role and writes the env",
         f"# files compose reads into {SECRETS_DIR} (tmpfs), readable by root only.",
         "set -eu",
@@ -145,7 +132,7 @@ def prepare_node_script(plan: Plan) -> str:
     url = f"https://github.com/docker/compose/releases/download/v{COMPOSE_VERSION}/docker-compose-linux-x86_64"
     return "\n".join([
         "#!/bin/sh",
-        f"# reactor-prepare-node for {plan.topology} (stack {plan.stack_name}), rendered by reactor-infra.",
+        f"# reactor-prepare-node for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
         "set -eu",
         "# wait for the way out (the Elastic IP is attached just after the instance starts)",
         "n=0; until curl -fsS --max-time 5 -o /dev/null https://github.com; do",
@@ -178,33 +165,14 @@ def prepare_node_script(plan: Plan) -> str:
     ])
 
 
-def cloud_config(plan: Plan, files: NodeFiles, reactor_toml: str) -> str:
-    """The user data for the size-2 node (compose: reactor-server, postgres, openbao, caddy)."""
-    node_files = {
-        f"{COMPOSE_DIR}/Reactor.toml": reactor_toml,
-        f"{COMPOSE_DIR}/Caddyfile": templating.caddyfile(
-            plan,
-            site_address=files.site_address,
-            upstreams=[f"{Service.REACTOR_SERVER}:{REACTOR}"],
-            gateway=plan.tier_of(Service.GATEWAY_SERVER) is not None,
-            acme_email=plan.settings.acme_email,
-        ),
-    }
-    if plan.tier_of(Service.OPENBAO) is not None:
-        seal = plan.vault_seal or "shamir"
-        seal_config = ({"region": plan.primary_region, "kms_key_id": files.seal_alias}
-                       if seal == "awskms" and files.seal_alias else None)
-        node_files[f"{COMPOSE_DIR}/openbao.hcl"] = templating.openbao_hcl(
-            plan, node_id=str(Service.OPENBAO), peers=[], seal=seal,
-            api_addr=f"http://{Service.OPENBAO}:{VAULT_API}",
-            cluster_addr=f"http://{Service.OPENBAO}:{VAULT_CLUSTER}",
-            seal_config=seal_config,
-        )
-    node_files[f"{COMPOSE_DIR}/compose.yaml"] = templating.compose_yaml(
-        plan, reactor_toml="./Reactor.toml", caddyfile="./Caddyfile", openbao_hcl="./openbao.hcl",
-        secrets_dir=SECRETS_DIR)
+def cloud_config(plan: Plan, files: NodeFiles) -> str:
+    """The user data of the single node: its compose project (from the catalogue), the boot steps
+    and the unit that runs them."""
+    specs = node_specs(plan, files)
+    node_files = {f"{COMPOSE_DIR}/{name}": text for name, text in compose.config_files(specs).items()}
+    node_files[f"{COMPOSE_DIR}/compose.yaml"] = compose.compose_yaml(plan, specs, secrets_dir=SECRETS_DIR)
     node_files[PREPARE_SCRIPT] = prepare_node_script(plan)
-    node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files)
+    node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files, compose.env_files(specs))
     units = templating.systemd_units(plan, compose_dir=COMPOSE_DIR, pre_start=[f"/bin/sh {FETCH_SCRIPT}"])
     return templating.cloud_init(plan, files=node_files, units=units,
                                  pre_commands=[f"/bin/sh {PREPARE_SCRIPT}"], packages=PACKAGES)

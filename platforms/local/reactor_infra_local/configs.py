@@ -1,22 +1,23 @@
-"""The config files the local containers read, rendered by the shared pure functions
-(`reactor_infra.templating`, `reactor_infra.reactor_toml`) with this host's addresses.
-The only module of this package that calls them; it imports them when first used."""
+"""Where each service of a local install finds its neighbours: container names on shared
+networks, and the endpoints Reactor.toml names. The rest (files, env, health) is the core's
+service catalogue."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
-from reactor_infra.plan import (
-    NATS_CLIENT,
-    POSTGRES_PORT,
-    REACTOR,
-    VAULT_API,
-    VAULT_CLUSTER,
-    Plan,
-    Service,
-)
+from reactor_infra import catalogue
+from reactor_infra import reactor_toml as toml
+from reactor_infra.layout import NATS_CLIENT, POSTGRES_PORT, REACTOR, VAULT_API, Plan, Service
 
-from .recipes import host
+from .naming import physical_name
+
+
+def host(plan: Plan, service: Service) -> str:
+    """The container name of a service (Docker's DNS resolves it on a shared network)."""
+    tier = plan.tier_of(service)
+    assert tier is not None, f"{service} is not in the plan"
+    return physical_name(plan, tier.name.value, service.value)
 
 
 def public_url(plan: Plan) -> str:
@@ -25,13 +26,9 @@ def public_url(plan: Plan) -> str:
     return f"https://{plan.settings.domain or 'localhost'}"
 
 
-def endpoints(plan: Plan) -> Any:
-    """Where reactor-server finds its neighbours on this host: container names on the networks."""
-    from dataclasses import replace
-
-    from reactor_infra import reactor_toml as _toml
-
-    ep = _toml.default_endpoints(plan)
+def endpoints(plan: Plan) -> toml.Endpoints:
+    """What Reactor.toml names: the neighbours' container names."""
+    ep = toml.default_endpoints(plan)
     return replace(
         ep,
         public_url=public_url(plan),
@@ -43,56 +40,21 @@ def endpoints(plan: Plan) -> Any:
     )
 
 
-def endpoint_map(plan: Plan, ep: Any) -> dict[str, str]:
-    """Addresses worth showing after `up` (container names resolve on the tier networks)."""
+def placement(plan: Plan) -> catalogue.Placement:
+    return catalogue.Placement(
+        endpoints=endpoints(plan), hosts={s: host(plan, s) for s in plan.services},
+        site_address=plan.settings.domain or "localhost")
+
+
+def endpoint_map(plan: Plan) -> dict[str, str]:
+    """Addresses worth showing after `up` (container names resolve on the service networks)."""
     m = {"public_url": public_url(plan),
          "reactor": f"http://{host(plan, Service.REACTOR_SERVER)}:{REACTOR}",
          "database": f"{host(plan, Service.POSTGRES)}:{POSTGRES_PORT}"}
     if plan.pooler:
         m["pooler"] = f"{host(plan, Service(plan.pooler.kind))}:{plan.pooler.port}"
-    if plan.tier_of(Service.OPENBAO):
+    if Service.OPENBAO in plan.services:
         m["vault"] = f"http://{host(plan, Service.OPENBAO)}:{VAULT_API}"
-    if plan.tier_of(Service.NATS):
+    if Service.NATS in plan.services:
         m["nats"] = f"nats://{host(plan, Service.NATS)}:{NATS_CLIENT}"
     return m
-
-
-def reactor_toml(plan: Plan, ep: Any) -> str:
-    from reactor_infra import reactor_toml as _toml
-
-    return _toml.render_reactor_toml(plan, ep)
-
-
-def reactor_env(plan: Plan, ep: Any) -> dict[str, str]:
-    """REACTOR_* variable -> plan secret name."""
-    from reactor_infra import reactor_toml as _toml
-
-    return dict(_toml.runtime_env(plan, ep))
-
-
-def caddyfile(plan: Plan) -> str:
-    from reactor_infra import templating
-
-    return templating.caddyfile(
-        plan,
-        site_address=plan.settings.domain or "localhost",
-        upstreams=[f"{host(plan, Service.REACTOR_SERVER)}:{REACTOR}"],
-        gateway=plan.tier_of(Service.GATEWAY_SERVER) is not None,
-        acme_email=plan.settings.acme_email,
-    )
-
-
-def nats_conf(plan: Plan) -> str:
-    from reactor_infra import templating
-
-    return templating.nats_conf(plan, server_name=host(plan, Service.NATS), routes=[], cluster=False)
-
-
-def openbao_hcl(plan: Plan) -> str:
-    from reactor_infra import templating
-
-    name = host(plan, Service.OPENBAO)
-    return templating.openbao_hcl(
-        plan, node_id=name, peers=[], seal=plan.vault_seal or "shamir",
-        api_addr=f"http://{name}:{VAULT_API}", cluster_addr=f"http://{name}:{VAULT_CLUSTER}")
-

@@ -1,11 +1,13 @@
-"""Network: the Docker networks of one install, derived from the Plan's links.
+"""Network: the Docker networks of one install, one per pair of services the Plan's flows join.
 
-Every tier gets its own *internal* bridge (no route off the host). A container joins its
-own tier's network and the network of every tier its tier has a link to, so a flow the
-Plan does not list has no path: least privilege by construction, as firewall rules are on
-the clouds. The containers that publish ports (Caddy on the ingress tier, or reactor-server
-on 127.0.0.1 at size 1) also join one ordinary bridge, `<stack>-network-public`, because
-Docker cannot publish a port from an internal network.
+Each flow (`Plan.flows`: a service that opens connections to another) gets its own *internal*
+bridge (no route off the host), `<stack>-network-<source>-<target>`, joined by exactly those two
+containers; two services that talk in both directions share one. Nothing the Plan does not list
+has a path: Caddy never shares a network with OpenBao, two clients of Postgres never share one
+with each other. A Docker bridge cannot restrict ports: on a shared network each side reaches
+every port the other listens on (`explain` says so). The containers that publish ports or call
+out (the Plan's egress services) also join one ordinary bridge, `<stack>-network-public`, with
+inter-container traffic off (`enable_icc=false`): a way out and in, never a way across.
 """
 
 from __future__ import annotations
@@ -15,35 +17,42 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from reactor_infra.plan import INTERNET, LOAD_BALANCER, Plan
+from reactor_infra.layout import Plan, Service
 
 from .component import LocalComponent
-from .naming import physical_name
+from .naming import labels, physical_name
 
 PUBLIC = "public"
 
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    plan: Plan  # tiers and links come from it
+    plan: Plan  # the flows come from it
+
+
+def pairs(plan: Plan) -> list[tuple[Service, Service]]:
+    """The pairs of services the Plan's flows join, each once, in flow order."""
+    out: list[tuple[Service, Service]] = []
+    for flow in plan.flows:
+        pair = (flow.source_service, flow.target_service)
+        if pair[0] is None or pair[1] is None or pair[0] == pair[1]:
+            continue  # a service's own replicas: one container on one host
+        if pair not in out and pair[::-1] not in out:
+            out.append(pair)  # type: ignore[arg-type]
+    return out
 
 
 class Network(LocalComponent):
-    """`tier_networks[tier]` is the docker.Network of that tier; `public` the published bridge."""
+    """`pair_networks[(a, b)]` is the docker.Network the pair shares; `public` the ordinary bridge."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, "network", opts)
-        self._name = name
-        self._plan = args.plan
-        self.tier_networks: dict[str, docker.Network] = {}
-        for tier in args.plan.tiers:
-            if tier.services:  # a tier without containers (e.g. storage) needs no network
-                self.tier_networks[tier.name.value] = self._create_network(tier.name.value, internal=True)
+        self._name, self._plan = name, args.plan
+        self.pair_networks = {pair: self._create_network(f"{pair[0]}-{pair[1]}", internal=True)
+                              for pair in pairs(args.plan)}
         self.public = self._create_network(PUBLIC, internal=False)
-        self.register_outputs({
-            "public": self.public.name,
-            **{f"{tier}": net.name for tier, net in self.tier_networks.items()},
-        })
+        self.register_outputs({"public": self.public.name,
+                               **{f"{a}-{b}": n.name for (a, b), n in self.pair_networks.items()}})
 
     def _create_network(self, role: str, *, internal: bool) -> docker.Network:
         return docker.Network(
@@ -51,15 +60,12 @@ class Network(LocalComponent):
             name=physical_name(self._plan, "network", role),
             driver="bridge",
             internal=internal,
-            labels=[docker.NetworkLabelArgs(label="reactor-infra.stack", value=self._plan.stack_name)],
+            # on the ordinary bridge containers reach the world and their published ports, not each other
+            options=None if internal else {"com.docker.network.bridge.enable_icc": "false"},
+            labels=[docker.NetworkLabelArgs(label=k, value=v) for k, v in labels(self._plan, "network").items()],
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def networks_for(self, tier: str) -> list[docker.Network]:
-        """The networks a container of `tier` joins: its own, then each link target's, in link order."""
-        names = [tier]
-        for link in self._plan.links:
-            if link.source == tier and link.target not in (INTERNET, LOAD_BALANCER, tier):
-                if link.target in self.tier_networks and link.target not in names:
-                    names.append(link.target)
-        return [self.tier_networks[n] for n in names if n in self.tier_networks]
+    def networks_for(self, service: Service) -> list[docker.Network]:
+        """The networks of every pair the service is in, in flow order."""
+        return [net for pair, net in self.pair_networks.items() if service in pair]

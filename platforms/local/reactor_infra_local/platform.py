@@ -1,22 +1,24 @@
 """LocalPlatform: sizes 1-6 of `@local` on one Docker host (pulumi-docker, pulumi-random).
 
-The recipe: networks from the Plan's links, secrets from the Plan's list, then one
-container per service per tier in start order (each waits for the healthy containers it
-talks to), config files rendered by the shared templates and uploaded before start.
+The recipe: networks from the Plan's flows, secrets from the Plan's list, then one container
+per service per tier in start order (each waits for the healthy containers it talks to), run
+exactly as the core's service catalogue says.
 """
 
 from __future__ import annotations
 
+import shutil
 from typing import ClassVar
-
 
 import pulumi_docker as docker
 
-from reactor_infra.plan import Plan, Service, VaultMode
-from reactor_infra.platforms import Deployment, Platform
+from reactor_infra import catalogue
+from reactor_infra.engine import run_first_line
+from reactor_infra.layout import Plan, Service, VaultMode
+from reactor_infra.platforms import Check, Deployment, Platform
 
-from . import configs, recipes
-from .naming import physical_name
+from . import configs, mocks
+from .naming import labels, physical_name
 from .network import Network, NetworkArgs
 from .secrets import Secrets, SecretsArgs
 from .service import Service as ServiceComponent
@@ -32,6 +34,27 @@ class LocalPlatform(Platform):
     def deploy(self, plan: Plan) -> Deployment:
         return _LocalDeployment(plan).run()
 
+    def mock_resource(self, typ, name, inputs, region):
+        return mocks.resource_state(typ, name, inputs)
+
+    def doctor(self) -> list[Check]:
+        return [_docker()]
+
+    def conformance(self):
+        from .conformance import LocalReadings
+
+        return LocalReadings()
+
+
+def _docker() -> Check:
+    docker_cli = shutil.which("docker")
+    if not docker_cli:
+        return Check("docker", False, "no docker client on PATH (needed by @local)")
+    info = run_first_line([docker_cli, "info", "--format", "{{.ServerVersion}}"])
+    if not info:
+        return Check("docker", False, f"{docker_cli} is there but no Docker engine answers")
+    return Check("docker", True, f"engine {info}")
+
 
 class _LocalDeployment:
     """One run of `deploy`: keeps the containers made so far for the next ones' dependencies."""
@@ -44,67 +67,37 @@ class _LocalDeployment:
         plan = self.plan
         self.network = Network("network", NetworkArgs(plan=plan))
         self.secrets = Secrets("secrets", SecretsArgs(plan=plan)).values
-        self.endpoints = configs.endpoints(plan)
-        self.reactor_toml = configs.reactor_toml(plan, self.endpoints)
-        for tier_name, service in self._in_start_order():
-            self._create_service(tier_name, service)
+        placement = configs.placement(plan)
+        specs = catalogue.specs(plan, placement)
+        for service, spec in specs.items():
+            self._create_service(service, spec)
         return Deployment(
             public_url=configs.public_url(plan),
-            reactor_toml=self.reactor_toml,
-            endpoints=configs.endpoint_map(plan, self.endpoints),
+            reactor_toml=specs[Service.REACTOR_SERVER].files[0].content,
+            endpoints=configs.endpoint_map(plan),
         )
 
-    def _in_start_order(self) -> list[tuple[str, Service]]:
-        pairs = [(t.name.value, s) for t in self.plan.tiers for s in t.services]
-        return sorted(pairs, key=lambda p: recipes.START_ORDER.index(p[1]))
-
-    def _recipe(self, service: Service) -> recipes.Recipe:
-        plan, secrets = self.plan, self.secrets
-        match service:
-            case Service.REACTOR_SERVER:
-                return recipes.reactor_server(plan, secrets, self.reactor_toml,
-                                              configs.reactor_env(plan, self.endpoints))
-            case Service.POSTGRES:
-                return recipes.postgres(plan, secrets)
-            case Service.OPENBAO:
-                return recipes.openbao(plan, configs.openbao_hcl(plan))
-            case Service.NATS:
-                return recipes.nats(plan, secrets, configs.nats_conf(plan))
-            case Service.CADDY:
-                return recipes.caddy(plan, configs.caddyfile(plan))
-            case Service.GATEWAY_SERVER:
-                return recipes.gateway_server(plan, secrets)
-            case Service.PGBOUNCER:
-                return recipes.pgbouncer(plan, secrets)
-            case Service.SUPAVISOR:
-                return recipes.supavisor(plan, secrets)
-        raise ValueError(f"local: no recipe for {service}")
-
-    def _create_service(self, tier: str, service: Service) -> None:
+    def _create_service(self, service: Service, spec) -> None:
         plan = self.plan
-        recipe = self._recipe(service)
-        share = self.containers[Service.CADDY] if service is Service.GATEWAY_SERVER else None
-        networks = [] if share else self.network.networks_for(tier)
+        tier = plan.tier_of(service)
+        assert tier is not None
+        ports = catalogue.published(plan, service)
+        networks = self.network.networks_for(service)
         # the ordinary bridge: to publish ports, or to call out (webhooks, ACME) as the Plan allows;
         # every other container sits on internal networks only
-        if (recipe.ports or service in plan.egress_services) and not share:
+        if ports or service in plan.egress_services:
             networks.append(self.network.public)
-        component = ServiceComponent(f"{tier}-{service.value}", ServiceArgs(
-            tier=tier,
-            container_name=physical_name(plan, tier, service.value),
-            image=recipes.image(plan, service),
-            healthcheck=recipe.healthcheck,
-            env=recipe.env,
-            command=recipe.command,
-            working_dir=recipe.working_dir,
-            uploads=recipe.uploads,
-            volumes=recipe.volumes or {},
+        component = ServiceComponent(f"{tier.name.value}-{service.value}", ServiceArgs(
+            tier=tier.name.value,
+            container_name=physical_name(plan, tier.name.value, service.value),
+            spec=spec,
+            labels=labels(plan, tier.name.value),
+            secrets={k: v for k, v in self.secrets.items() if v is not None},
             networks=networks,
-            share_network_of=share,
-            ports=recipe.ports,
-            depends_on=[self.containers[s] for s in recipes.needs(plan, service)],
+            ports=ports,
+            depends_on=[self.containers[n.service] for n in spec.needs if n.service in self.containers],
             wait=self._waits(service),
-            protect=plan.policy.protect and recipe.stateful,
+            protect=plan.policy.protect,
         ))
         self.containers[service] = component.container
 
@@ -114,5 +107,3 @@ class _LocalDeployment:
         if service is Service.REACTOR_SERVER and self.plan.vault is VaultMode.OPENBAO:
             return self.secrets.get("openbao-token") is not None
         return True
-
-

@@ -1,70 +1,57 @@
-"""Service: one container of one tier, with its image and (if stateful) its data volume."""
+"""Service: one container of one tier, run as the core's catalogue says (`ServiceSpec`), with
+its image and (if stateful) its data volumes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
 
+from reactor_infra.service_spec import ServiceSpec, fill, secret_refs
+
 from .component import LocalComponent
-
-
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A config file written into the container before it starts (no secret values in it)."""
-
-    path: str
-    content: pulumi.Input[str]
-
-
-@dataclass(frozen=True)
-class Port:
-    internal: int
-    external: int
-    ip: str  # "127.0.0.1" for loopback only, "0.0.0.0" for every address
-
-
-@dataclass(frozen=True)
-class Healthcheck:
-    test: tuple[str, ...]  # Docker form: ("CMD", ...) or ("CMD-SHELL", "...")
-    interval: str = "10s"
-    timeout: str = "5s"
-    retries: int = 5
-    start_period: str = "20s"
+from .naming import labels
 
 
 @dataclass(frozen=True)
 class ServiceArgs:
-    tier: str  # the Reactor tier this container belongs to (component convention)
+    tier: str  # the Reactor tier this container belongs to
     container_name: str  # physical name, `<stack>-<tier>-<service>`
-    image: str  # image reference, from the stack settings
-    healthcheck: Healthcheck
-    # environment as "KEY=value"; a secret Output when any value is secret; default none
-    env: pulumi.Input[Sequence[str]] | None = None
-    # command (arguments after the entrypoint); default the image's
-    command: Sequence[str] | None = None
-    # working directory; default the image's (reactor-server reads Reactor.toml from here)
-    working_dir: str | None = None
-    # files written before start; default none
-    uploads: Sequence[Upload] = ()
-    # named volumes: role -> mount path; each becomes `<container_name>-<role>`; default none
-    volumes: dict[str, str] = field(default_factory=dict)
-    # networks to join (the first is the primary); default none (then `share_network_of` is set)
+    spec: ServiceSpec  # how the service runs: image, env, files, mounts, health (the catalogue)
+    labels: Mapping[str, str]  # Docker labels (stack, token, tier)
+    # plan secret name -> its value, for the spec's secret environment; default none
+    secrets: Mapping[str, pulumi.Output[str]] = ()  # type: ignore[assignment]
+    # networks to join (the first is the primary)
     networks: Sequence[docker.Network] = ()
-    # run inside another container's network namespace (gateway-server beside Caddy); default no
-    share_network_of: docker.Container | None = None
-    # published ports; default none
-    ports: Sequence[Port] = ()
+    # published (host address, port) pairs; default none
+    ports: Sequence[tuple[str, int]] = ()
     # containers that must be up (and healthy, when they wait) first; default none
     depends_on: Sequence[pulumi.Resource] = ()
-    # wait for the healthcheck to pass before dependents start; default yes
+    # wait for the health check to pass before dependents start; default yes
     wait: bool = True
     # protect the data volumes (editions E and C); default no
     protect: bool = False
+
+
+def env_list(spec: ServiceSpec, secrets: Mapping[str, pulumi.Output[str]]) -> pulumi.Input[list[str]] | None:
+    """`KEY=value` lines sorted by key: plain values, then the secret ones filled in; a secret
+    Output as soon as any value is secret. A variable whose secret has no value yet (an `init`
+    secret the operator has not supplied) is left out. None when there is no environment."""
+    plain = dict(spec.env)
+    secret_env = {var: t for var, t in spec.secret_env.items()
+                  if all(secrets.get(n) is not None for n in secret_refs(t))}
+    if not secret_env:
+        return [f"{k}={v}" for k, v in sorted(plain.items())] or None
+    names = sorted({n for t in secret_env.values() for n in secret_refs(t)})
+
+    def lines(values: list[str]) -> list[str]:
+        known = dict(zip(names, values))
+        env = {**plain, **{var: fill(t, known) for var, t in secret_env.items()}}
+        return [f"{k}={v}" for k, v in sorted(env.items())]
+
+    return pulumi.Output.secret(pulumi.Output.all(*[secrets[n] for n in names]).apply(lines))
 
 
 class Service(LocalComponent):
@@ -82,51 +69,49 @@ class Service(LocalComponent):
     def _create_image(self) -> docker.RemoteImage:
         return docker.RemoteImage(
             f"{self._name}-image",
-            name=self._args.image,
+            name=self._args.spec.image,
             keep_locally=True,  # another install on this host may use the same image
             opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _create_volumes(self) -> dict[str, docker.Volume]:
         return {
-            role: docker.Volume(
-                f"{self._name}-{role}",
-                name=f"{self._args.container_name}-{role}",
+            m.role: docker.Volume(
+                f"{self._name}-{m.role}",
+                name=f"{self._args.container_name}-{m.role}",
+                labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in self._args.labels.items()],
                 opts=pulumi.ResourceOptions(parent=self, protect=self._args.protect),
             )
-            for role in self._args.volumes
+            for m in self._args.spec.mounts
         }
 
     def _create_container(self) -> docker.Container:
-        a = self._args
-        hc = a.healthcheck
-        network_kwargs: dict = {}
-        if a.share_network_of is not None:
-            network_kwargs["network_mode"] = a.share_network_of.id.apply(lambda cid: f"container:{cid}")
-        else:
-            network_kwargs["networks_advanced"] = [
-                docker.ContainerNetworksAdvancedArgs(name=net.name) for net in a.networks]
+        a, spec = self._args, self._args.spec
+        probe = spec.health.check
         return docker.Container(
             f"{self._name}-container",
             name=a.container_name,
-            hostname=None if a.share_network_of is not None else a.container_name,
-            image=a.image,  # the pinned reference; the RemoteImage below pulls it first
-            envs=a.env,
-            command=list(a.command) if a.command else None,
-            working_dir=a.working_dir,
-            uploads=[docker.ContainerUploadArgs(file=u.path, content=u.content) for u in a.uploads] or None,
-            volumes=[docker.ContainerVolumeArgs(volume_name=self.volumes[role].name, container_path=path)
-                     for role, path in a.volumes.items()] or None,
-            ports=[docker.ContainerPortArgs(internal=p.internal, external=p.external, ip=p.ip)
-                   for p in a.ports] or None,
+            hostname=a.container_name,
+            image=spec.image,  # the pinned reference; the RemoteImage pulls it first
+            envs=env_list(spec, a.secrets),
+            command=list(spec.command) if spec.command else None,
+            working_dir=spec.working_dir,
+            uploads=[docker.ContainerUploadArgs(file=f.path, content=f.content) for f in spec.files] or None,
+            # a fresh named volume takes the owner of the image's directory at that path, which
+            # the catalogue chose to be the service's own user (ServiceSpec.mounts)
+            volumes=[docker.ContainerVolumeArgs(volume_name=self.volumes[m.role].name, container_path=m.path)
+                     for m in spec.mounts] or None,
+            ports=[docker.ContainerPortArgs(internal=port, external=port, ip=ip) for ip, port in a.ports] or None,
             healthcheck=docker.ContainerHealthcheckArgs(
-                tests=list(hc.test), interval=hc.interval, timeout=hc.timeout, retries=hc.retries,
-                start_period=hc.start_period),
+                tests=["CMD", *probe.command], interval=f"{probe.interval_s}s", timeout=f"{probe.timeout_s}s",
+                retries=probe.retries, start_period=f"{probe.start_period_s}s"),
             restart="unless-stopped",
+            destroy_grace_seconds=spec.stop_grace_s,
             wait=a.wait,
-            wait_timeout=120 if a.wait else None,
-            labels=[docker.ContainerLabelArgs(label="reactor-infra.tier", value=a.tier)],
-            **network_kwargs,
+            wait_timeout=180 if a.wait else None,
+            labels=[docker.ContainerLabelArgs(label=k, value=v)
+                    for k, v in {**a.labels, "reactor-infra.service": spec.service.value}.items()],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=net.name) for net in a.networks],
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[self.image, *a.depends_on],

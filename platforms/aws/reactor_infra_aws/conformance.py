@@ -1,0 +1,89 @@
+"""How to read an aws render for the conformance suite (`reactor_infra.conformance`).
+
+Rules are the security groups' ingress rules: a rule's target is its group's tier, its source
+the world (0.0.0.0/0), another CIDR (which no link ever asks for) or the referenced group's
+tier. Egress is every group with a rule to 0.0.0.0/0. Health checks are read from what each
+node runs (the compose file in its user data). Names are the `name`-like inputs and Name tags.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from reactor_infra.conformance import WORLD, Granularity, Readings, Rule
+from reactor_infra.graph import Resource, ResourceGraph
+
+SG = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+INSTANCE = "aws:ec2/instance:Instance"
+ANYWHERE = ("0.0.0.0/0", "::/0")
+# inputs that hold a physical name, by resource type (default: `name`)
+NAME_INPUTS = {"aws:s3/bucketV2:BucketV2": "bucket", "aws:rds/instance:Instance": "identifier"}
+
+
+def _group_tier(graph: ResourceGraph, rule: Resource, key: str) -> str | None:
+    (urn,) = rule.property_dependencies.get(key, (None,))
+    if urn is None:
+        return None
+    return graph.get(urn).inputs.get("tags", {}).get("reactor:tier")
+
+
+def _port(rule: Resource) -> int | None:
+    if rule.inputs.get("ipProtocol") == "-1" or rule.inputs.get("fromPort") != rule.inputs.get("toPort"):
+        return None
+    return int(rule.inputs["fromPort"])
+
+
+def _source(graph: ResourceGraph, rule: Resource) -> str:
+    cidr = rule.inputs.get("cidrIpv4") or rule.inputs.get("cidrIpv6")
+    if cidr in ANYWHERE:
+        return WORLD
+    if cidr:
+        return f"cidr {cidr}"
+    return _group_tier(graph, rule, "referencedSecurityGroupId") or "unknown group"
+
+
+class AwsReadings(Readings):
+    granularity = Granularity.TIER_PORT
+
+    def rules(self, graph: ResourceGraph) -> set[Rule]:
+        return {Rule(_source(graph, r), _group_tier(graph, r, "securityGroupId") or "?", _port(r))
+                for r in graph.find(INGRESS)}
+
+    def egress(self, graph: ResourceGraph) -> set[str]:
+        return {_group_tier(graph, r, "securityGroupId") or "?" for r in graph.find(EGRESS)
+                if (r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")) in ANYWHERE}
+
+    def health_checked(self, graph: ResourceGraph) -> set[str]:
+        checked: set[str] = set()
+        for instance in graph.find(INSTANCE):
+            for name, service in _compose_services(instance.inputs.get("userData")).items():
+                if service.get("healthcheck", {}).get("test"):
+                    checked.add(name)
+        return checked
+
+    def physical_names(self, graph: ResourceGraph) -> list[str]:
+        names = []
+        for r in graph.resources:
+            if not r.custom or r.type.startswith("pulumi:providers:"):
+                continue
+            value = r.inputs.get(NAME_INPUTS.get(r.type, "name"))
+            if isinstance(value, str):
+                names.append(value)
+            elif isinstance(r.inputs.get("tags", {}).get("Name"), str):
+                names.append(r.inputs["tags"]["Name"])
+        return names
+
+
+def _compose_services(user_data: Any) -> dict[str, Any]:
+    """The services of the compose file the user data writes (empty if there is none)."""
+    if not isinstance(user_data, str) or not user_data.startswith("#cloud-config"):
+        return {}
+    doc = yaml.safe_load(user_data) or {}
+    for f in doc.get("write_files", []):
+        if f.get("path", "").endswith("/compose.yaml"):
+            return (yaml.safe_load(f.get("content", "")) or {}).get("services", {})
+    return {}

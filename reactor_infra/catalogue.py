@@ -1,0 +1,306 @@
+"""The service catalogue: how each Reactor service runs, from the Plan and where it is placed.
+
+`specs(plan, placement, services)` gives one `ServiceSpec` per service: image, the user the image
+runs it as, command, ports, env (plain values and secret references), mounts and their owner,
+config files with their content, health checks per state, start order. Every platform reads
+these (compose on a VM, containers on one Docker host, and the cloud runtimes), so a fix here
+reaches all of them. Pure; no Pulumi.
+
+`Placement` is what only the platform knows: the name each neighbour answers to from here
+(compose service names on one node, container names on one Docker host, private DNS names
+across nodes), Caddy's site address, and this instance's name and peers for clustered services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from . import templating
+from .layout import (
+    CADDY_ADMIN,
+    GATEWAY_PORT,
+    HTTP,
+    HTTPS,
+    INTERNET,
+    NATS_CLIENT,
+    NATS_MONITOR,
+    NATS_ROUTES,
+    POSTGRES_PORT,
+    REACTOR,
+    VAULT_API,
+    VAULT_CLUSTER,
+    Plan,
+    Service,
+    StorageBackend,
+    VaultMode,
+)
+from .reactor_toml import DB_NAME, DB_USER, PASSWORD_REF, Endpoints, render_reactor_toml, runtime_env
+from .service_spec import (
+    Condition,
+    ConfigFile,
+    Expect,
+    Health,
+    Mount,
+    Need,
+    Probe,
+    ServiceSpec,
+    State,
+)
+
+S = Service
+ANY = "0.0.0.0"
+LOOPBACK = "127.0.0.1"
+
+# Where reactor-server runs: it reads Reactor.toml from its working directory (then parents);
+# its state (fs storage, functions and sites workdirs, the embedded vault) lives in .reactor/.
+REACTOR_WORKDIR = "/srv/reactor"
+# The user each image runs its process as (after its entrypoint drops root, where it does).
+# reactor-server and gateway-server are our images (images/); the others are the upstream ones.
+IMAGE_USERS: dict[Service, str] = {
+    S.REACTOR_SERVER: "10001:10001",
+    S.GATEWAY_SERVER: "10001:10001",
+    S.POSTGRES: "999:999",  # postgres (Debian image); the entrypoint chowns PGDATA to it
+    S.OPENBAO: "100:1000",  # openbao; the image creates and owns /openbao/{config,file,logs}
+    S.NATS: "0:0",
+    S.CADDY: "0:0",
+    S.PGBOUNCER: "70:70",  # postgres (Alpine)
+    S.SUPAVISOR: "0:0",
+}
+# OpenBao's raft data: a directory the image creates and owns, so a fresh volume mounted there
+# starts owned by openbao (Docker copies the image's directory, owner included).
+OPENBAO_DATA = "/openbao/file"
+
+
+@dataclass(frozen=True)
+class Placement:
+    endpoints: Endpoints  # the addresses Reactor.toml names (as reactor-server sees them)
+    hosts: Mapping[Service, str]  # name each neighbour answers to from here
+    site_address: str  # Caddy's site: the domain, an IP, or localhost
+    instance: str = ""  # this instance's name (OpenBao node_id, NATS server_name); default the service's host
+    peers: Mapping[Service, tuple[str, ...]] = field(default_factory=dict)  # other replicas' hosts
+    # the seal stanza's keys (the KMS key, its region) for an auto-unseal seal; default none
+    seal_config: Mapping[str, str] = field(default_factory=dict)
+
+    def host(self, service: Service) -> str:
+        return self.hosts[service]
+
+    def name_of(self, service: Service) -> str:
+        return self.instance or self.hosts[service]
+
+
+def image(plan: Plan, service: Service) -> str:
+    return getattr(plan.settings.images, service.value.replace("-", "_"))
+
+
+def _sh(url: str) -> tuple[str, ...]:
+    return ("wget", "-q", "-O", "/dev/null", url)
+
+
+def _curl(url: str) -> tuple[str, ...]:
+    return ("curl", "-fsS", "-o", "/dev/null", url)
+
+
+def _direct_url(at: Placement) -> str:
+    """The reactor role's URL straight to Postgres (never the pooler)."""
+    ep = at.endpoints
+    return f"postgres://{ep.database_user}:{PASSWORD_REF}@{ep.database_host}:{ep.database_port}/{ep.database_name}"
+
+
+def published(plan: Plan, service: Service) -> tuple[tuple[str, int], ...]:
+    """(host address, port) pairs a service publishes on its host: size 1 publishes reactor-server
+    on 127.0.0.1:8000 only; from size 2 the Caddy of the ingress tier takes exactly the ports the
+    Plan's internet links name (80, 443); nothing else is ever published."""
+    if plan.ingress.tier is None:
+        return ((LOOPBACK, REACTOR),) if service is S.REACTOR_SERVER else ()
+    tier = plan.tier_of(service)
+    if service is not S.CADDY or tier is None or tier.name != plan.ingress.tier:
+        return ()
+    return tuple((ANY, p) for p in sorted({link.port for link in plan.links if link.source == INTERNET}))
+
+
+# --- one builder per service ---------------------------------------------------------------------
+
+
+def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
+    env = dict(runtime_env(plan, at.endpoints))
+    secret_env = {var: src if "${" in src else f"${{{src}}}" for var, src in env.items()}
+    keeps_files = plan.storage is StorageBackend.FS or plan.vault is VaultMode.EMBEDDED
+    needs = [Need(S(plan.pooler.kind) if plan.pooler else S.POSTGRES), Need(S.OPENBAO, Condition.READY),
+             Need(S.NATS)]
+    return ServiceSpec(
+        service=S.REACTOR_SERVER, image=image(plan, S.REACTOR_SERVER), user=IMAGE_USERS[S.REACTOR_SERVER],
+        working_dir=REACTOR_WORKDIR, listens=(REACTOR,),
+        # in a container it listens on its own interfaces; what reaches it is decided by the
+        # networks it joins and the ports the platform publishes (127.0.0.1 only at size 1)
+        env={"REACTOR_SERVER__BIND": f"{ANY}:{REACTOR}"},
+        secret_env=secret_env,
+        mounts=(Mount("data", f"{REACTOR_WORKDIR}/.reactor", IMAGE_USERS[S.REACTOR_SERVER]),) if keeps_files else (),
+        files=(ConfigFile(f"{REACTOR_WORKDIR}/Reactor.toml", render_reactor_toml(plan, at.endpoints)),),
+        # the listener binds only after migrations (lib.rs:460): a 200 from /health means booted
+        health=Health(
+            check=Probe(_curl(f"http://{LOOPBACK}:{REACTOR}/health"), http=(REACTOR, "/health"), start_period_s=120),
+            expect=(Expect(State.BOOTING, False, False), Expect(State.READY, True, True))),
+        needs=tuple(n for n in needs if n.service in plan.services),
+        stop_grace_s=40,  # it drains for 30 s on SIGTERM
+    )
+
+
+def postgres(plan: Plan, at: Placement) -> ServiceSpec:
+    return ServiceSpec(
+        service=S.POSTGRES, image=image(plan, S.POSTGRES), user=IMAGE_USERS[S.POSTGRES], listens=(POSTGRES_PORT,),
+        env={"POSTGRES_USER": DB_USER, "POSTGRES_DB": DB_NAME},
+        secret_env={"POSTGRES_PASSWORD": "${database-password}"},
+        mounts=(Mount("data", "/var/lib/postgresql/data", IMAGE_USERS[S.POSTGRES]),),
+        health=Health(check=Probe(("pg_isready", "-h", LOOPBACK, "-U", DB_USER, "-d", DB_NAME))),
+        stop_grace_s=60,
+    )
+
+
+def openbao(plan: Plan, at: Placement) -> ServiceSpec:
+    seal = plan.vault_seal
+    assert seal is not None
+    name = at.name_of(S.OPENBAO)
+    peers = [f"http://{p}:{VAULT_API}" for p in at.peers.get(S.OPENBAO, ())]
+    hcl = templating.openbao_hcl(
+        plan, node_id=name, peers=peers, seal=seal, api_addr=f"http://{name}:{VAULT_API}",
+        cluster_addr=f"http://{name}:{VAULT_CLUSTER}", data_dir=OPENBAO_DATA,
+        seal_config=dict(at.seal_config) or None)
+    health = f"http://{LOOPBACK}:{VAULT_API}/v1/sys/health"
+    return ServiceSpec(
+        service=S.OPENBAO, image=image(plan, S.OPENBAO), user=IMAGE_USERS[S.OPENBAO],
+        # the image's entrypoint runs `bao server -config=/openbao/config`: our file is in that directory
+        command=("server",), listens=(VAULT_API, VAULT_CLUSTER),
+        env={"BAO_ADDR": f"http://{LOOPBACK}:{VAULT_API}"},
+        mounts=(Mount("data", OPENBAO_DATA, IMAGE_USERS[S.OPENBAO]),),
+        files=(ConfigFile("/openbao/config/openbao.hcl", hcl),),
+        health=Health(
+            # alive while uninitialised, sealed or standby: init and unseal are steps, not failures
+            check=Probe(_sh(f"{health}?uninitcode=200&sealedcode=200&standbyok=true"),
+                        http=(VAULT_API, "/v1/sys/health?uninitcode=200&sealedcode=200&standbyok=true")),
+            # reactor-server's boot calls sys/health and fails on anything but the active node
+            ready=Probe(_sh(health), http=(VAULT_API, "/v1/sys/health")),
+            expect=(Expect(State.UNINITIALISED, True, False), Expect(State.SEALED, True, False),
+                    Expect(State.STANDBY, True, False), Expect(State.READY, True, True))),
+        cloud_identity=seal.automatic,
+    )
+
+
+def nats(plan: Plan, at: Placement) -> ServiceSpec:
+    routes = list(at.peers.get(S.NATS, ()))
+    conf = templating.nats_conf(plan, server_name=at.name_of(S.NATS), routes=routes, cluster=bool(routes))
+    secret_env = {templating.NATS_APP_PASSWORD_ENV: "${nats-app-password}"}
+    if routes:
+        secret_env[templating.NATS_CLUSTER_PASSWORD_ENV] = "${nats-cluster-password}"
+        secret_env |= {var: url.replace("${" + templating.NATS_CLUSTER_PASSWORD_ENV + "}", "${nats-cluster-password}")
+                       for var, url in templating.nats_route_env(routes).items()}
+    return ServiceSpec(
+        service=S.NATS, image=image(plan, S.NATS), user=IMAGE_USERS[S.NATS],
+        command=("-c", "/etc/nats/nats.conf"), listens=(NATS_CLIENT, NATS_ROUTES) if routes else (NATS_CLIENT,),
+        secret_env=secret_env,
+        mounts=(Mount("data", "/data", IMAGE_USERS[S.NATS]),),  # JetStream store
+        files=(ConfigFile("/etc/nats/nats.conf", conf),),
+        health=Health(check=Probe(_sh(f"http://{LOOPBACK}:{NATS_MONITOR}/healthz?js-server-only=true"),
+                                  http=(NATS_MONITOR, "/healthz?js-server-only=true"))),
+    )
+
+
+def caddy(plan: Plan, at: Placement) -> ServiceSpec:
+    gateway = S.GATEWAY_SERVER in plan.services
+    caddyfile = templating.caddyfile(
+        plan, site_address=at.site_address, upstreams=[f"{at.host(S.REACTOR_SERVER)}:{REACTOR}"],
+        gateway=gateway, acme_email=plan.settings.acme_email,
+        ask_url=f"http://{at.host(S.GATEWAY_SERVER)}:{GATEWAY_PORT}/ask" if gateway else "http://localhost:9000/ask")
+    return ServiceSpec(
+        service=S.CADDY, image=image(plan, S.CADDY), user=IMAGE_USERS[S.CADDY], listens=(HTTP, HTTPS),
+        mounts=(Mount("data", "/data", IMAGE_USERS[S.CADDY]),  # certificates and the ACME account
+                Mount("config", "/config", IMAGE_USERS[S.CADDY])),
+        files=(ConfigFile("/etc/caddy/Caddyfile", caddyfile),),
+        health=Health(check=Probe(_sh(f"http://localhost:{CADDY_ADMIN}/config/"))),
+        needs=(Need(S.REACTOR_SERVER),),
+    )
+
+
+def gateway_server(plan: Plan, at: Placement) -> ServiceSpec:
+    env = {
+        # Caddy asks /ask from its own container; only Caddy's network reaches this one
+        "GATEWAY_LISTEN_ADDR": f"{ANY}:{GATEWAY_PORT}",
+        # gateway-server's config sync posts to this address from gateway-server's own network
+        # namespace, where no Caddy listens: it never replaces the Caddyfile (platform READMEs)
+        "CADDY_ADMIN_ADDR": f"http://localhost:{CADDY_ADMIN}",
+        "DEFAULT_BACKEND": f"{at.host(S.REACTOR_SERVER)}:{REACTOR}",
+    }
+    if plan.settings.domain:
+        env["WILDCARD_DOMAIN"] = f"*.{plan.settings.domain}"  # main.rs:58: the form *.example.com
+    if plan.settings.acme_email:
+        env["ACME_EMAIL"] = plan.settings.acme_email
+    return ServiceSpec(
+        service=S.GATEWAY_SERVER, image=image(plan, S.GATEWAY_SERVER), user=IMAGE_USERS[S.GATEWAY_SERVER],
+        listens=(GATEWAY_PORT,), env=env,
+        # it LISTENs on a Postgres channel: always a direct connection, never the pooler
+        secret_env={"DATABASE_URL": _direct_url(at)},
+        health=Health(check=Probe(_curl(f"http://{LOOPBACK}:{GATEWAY_PORT}/health")),
+                      ready=Probe(_curl(f"http://{LOOPBACK}:{GATEWAY_PORT}/ready"))),
+        needs=(Need(S.CADDY, Condition.STARTED), Need(S.POSTGRES)),
+    )
+
+
+def pgbouncer(plan: Plan, at: Placement) -> ServiceSpec:
+    assert plan.pooler is not None
+    port = plan.pooler.port
+    return ServiceSpec(
+        service=S.PGBOUNCER, image=image(plan, S.PGBOUNCER), user=IMAGE_USERS[S.PGBOUNCER], listens=(port,),
+        env={
+            "DB_HOST": at.endpoints.database_host, "DB_PORT": str(at.endpoints.database_port), "DB_USER": DB_USER, "DB_NAME": DB_NAME,
+            "LISTEN_PORT": str(port), "POOL_MODE": plan.pooler.mode, "AUTH_TYPE": "scram-sha-256",
+            # named prepared statements (sqlx) need PgBouncer >= 1.21 with this above 0
+            "MAX_PREPARED_STATEMENTS": "100",
+            "DEFAULT_POOL_SIZE": str(plan.database.pool_max_per_node),
+        },
+        secret_env={"DB_PASSWORD": "${database-password}"},
+        health=Health(check=Probe(("pg_isready", "-h", LOOPBACK, "-p", str(port)))),
+        needs=(Need(S.POSTGRES),),
+    )
+
+
+def supavisor(plan: Plan, at: Placement) -> ServiceSpec:
+    assert plan.pooler is not None
+    return ServiceSpec(
+        service=S.SUPAVISOR, image=image(plan, S.SUPAVISOR), user=IMAGE_USERS[S.SUPAVISOR],
+        listens=(4000, 5432, 6543),
+        env={"PORT": "4000", "PROXY_PORT_SESSION": "5432", "PROXY_PORT_TRANSACTION": "6543",
+             "REGION": plan.primary_region, "ERL_AFLAGS": "-proto_dist inet_tcp", "CLUSTER_POSTGRES": "true"},
+        secret_env={
+            "DATABASE_URL": _direct_url(at),
+            "SECRET_KEY_BASE": "${supavisor-secret-key-base}",
+            "VAULT_ENC_KEY": "${supavisor-vault-enc-key}",
+            "API_JWT_SECRET": "${pooler-auth-password}",
+            "METRICS_JWT_SECRET": "${pooler-auth-password}",
+        },
+        health=Health(check=Probe(_curl("http://127.0.0.1:4000/api/health"), http=(4000, "/api/health"))),
+        needs=(Need(S.POSTGRES),),
+    )
+
+
+BUILDERS: dict[Service, Callable[[Plan, Placement], ServiceSpec]] = {
+    S.REACTOR_SERVER: reactor_server, S.POSTGRES: postgres, S.OPENBAO: openbao, S.NATS: nats,
+    S.CADDY: caddy, S.GATEWAY_SERVER: gateway_server, S.PGBOUNCER: pgbouncer, S.SUPAVISOR: supavisor,
+}
+# The order services start in (each after what it needs).
+START_ORDER = (S.POSTGRES, S.PGBOUNCER, S.SUPAVISOR, S.OPENBAO, S.NATS, S.REACTOR_SERVER, S.CADDY,
+               S.GATEWAY_SERVER)
+
+
+def spec(plan: Plan, service: Service, placement: Placement) -> ServiceSpec:
+    if service not in plan.services:
+        raise ValueError(f"{service} does not run in {plan.topology}")
+    return BUILDERS[service](plan, placement)
+
+
+def specs(plan: Plan, placement: Placement, services: Iterable[Service] | None = None) -> dict[Service, ServiceSpec]:
+    """Specs for `services` (default: every service of the plan), in start order."""
+    wanted = set(plan.services if services is None else services)
+    return {s: spec(plan, s, placement) for s in START_ORDER if s in wanted}
+
+
+__all__ = ["BUILDERS", "IMAGE_USERS", "Placement", "START_ORDER", "image", "spec", "specs"]

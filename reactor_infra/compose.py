@@ -1,0 +1,112 @@
+"""compose.yaml for one node, read from the service catalogue (`catalogue.specs`).
+
+One compose service per ServiceSpec: its image, command, working directory, plain environment,
+an env file per service for its secret environment (written at boot into `secrets_dir`, a
+tmpfs, by the platform: `env_files` says what goes in each), its config files mounted read-only
+from the compose directory (`config_files` gives their content), a named volume per mount, the
+container's health check, start order from its needs. A need for a service's *readiness* (a
+stricter probe than its health check, e.g. an unsealed OpenBao) becomes a one-shot
+`<service>-ready` waiter, so compose starts the dependent only once it can serve and nothing
+restarts in a loop meanwhile. Only the ports the Plan's internet links name are published.
+Pure; no Pulumi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .catalogue import ANY, published
+from .layout import Plan, Service
+from .service_spec import Condition, Probe, ServiceSpec
+from .templating import yaml_document
+
+DEFAULT_SECRETS_DIR = "/run/reactor"  # tmpfs (systemd RuntimeDirectory): secrets never touch disk
+
+
+def _healthcheck(probe: Probe) -> dict[str, Any]:
+    return {"test": ["CMD", *probe.command], "interval": f"{probe.interval_s}s", "timeout": f"{probe.timeout_s}s",
+            "retries": probe.retries, "start_period": f"{probe.start_period_s}s"}
+
+
+def _ready_waiter(spec: ServiceSpec) -> dict[str, Any]:
+    """A one-shot container in `spec`'s network namespace that exits 0 once it is ready."""
+    assert spec.health.ready is not None
+    probe = " ".join(spec.health.ready.command)
+    script = (f"until {probe}; do echo 'waiting for {spec.service} to be ready "
+              f"(see the platform README: first boot)'; sleep 10; done")
+    return {"image": spec.image, "entrypoint": ["/bin/sh", "-c", script],
+            "network_mode": f"service:{spec.service}", "restart": "no",
+            "depends_on": {str(spec.service): {"condition": "service_healthy"}}}
+
+
+def env_files(specs: Mapping[Service, ServiceSpec]) -> dict[str, dict[str, str]]:
+    """Env file name -> variable -> template over plan secrets (`${name}`): what the platform
+    writes at boot into the secrets directory, one file per service with a secret environment."""
+    return {f"{s}.env": dict(sorted(spec.secret_env.items())) for s, spec in specs.items() if spec.secret_env}
+
+
+def config_files(specs: Mapping[Service, ServiceSpec]) -> dict[str, str]:
+    """File name (in the compose directory) -> content, for every config file of the node."""
+    out: dict[str, str] = {}
+    for spec in specs.values():
+        for f in spec.files:
+            if out.get(f.name, f.content) != f.content:
+                raise ValueError(f"two services want different files named {f.name}")
+            out[f.name] = f.content
+    return out
+
+
+def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec], secrets_dir: str) -> dict[str, Any]:
+    svc: dict[str, Any] = {"image": spec.image, "restart": "unless-stopped"}
+    if spec.command:
+        svc["command"] = list(spec.command)
+    if spec.working_dir:
+        svc["working_dir"] = spec.working_dir
+    if spec.env:
+        svc["environment"] = dict(sorted(spec.env.items()))
+    if spec.secret_env:
+        svc["env_file"] = [f"{secrets_dir}/{spec.service}.env"]
+    volumes = [f"./{f.name}:{f.path}:ro" for f in spec.files]
+    volumes += [f"{spec.service}-{m.role}:{m.path}" for m in spec.mounts]
+    if volumes:
+        svc["volumes"] = volumes
+    ports = published(plan, spec.service)
+    if ports:
+        svc["ports"] = [f"{ip}:{port}:{port}" if ip != ANY else f"{port}:{port}" for ip, port in ports]
+    svc["healthcheck"] = _healthcheck(spec.health.check)
+    depends: dict[str, Any] = {}
+    for need in spec.needs:
+        if need.service not in specs:
+            continue  # on another node: the platform orders nodes, not compose
+        wanted = specs[need.service]
+        if need.condition is Condition.READY and wanted.health.ready is not None:
+            depends[f"{need.service}-ready"] = {"condition": "service_completed_successfully"}
+        elif need.condition is Condition.STARTED:
+            depends[str(need.service)] = {"condition": "service_started"}
+        else:
+            depends[str(need.service)] = {"condition": "service_healthy"}
+    if depends:
+        svc["depends_on"] = depends
+    svc["stop_grace_period"] = f"{spec.stop_grace_s}s"
+    return svc
+
+
+def compose_yaml(plan: Plan, specs: Mapping[Service, ServiceSpec], *, secrets_dir: str = DEFAULT_SECRETS_DIR) -> str:
+    """compose.yaml for the services of one node (`specs`, from `catalogue.specs`); config files
+    are expected beside it in the compose directory (`config_files`)."""
+    services: dict[str, Any] = {}
+    for service, spec in specs.items():
+        services[str(service)] = _service(plan, spec, specs, secrets_dir)
+        waited = any(n.service == service and n.condition is Condition.READY
+                     for other in specs.values() for n in other.needs)
+        if waited and spec.health.ready is not None:
+            services[f"{service}-ready"] = _ready_waiter(spec)
+    volumes = sorted({f"{s.service}-{m.role}" for s in specs.values() for m in s.mounts})
+    header = [f"compose.yaml for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
+              f"Secrets come from env files in {secrets_dir}, written at boot; none is in this file:"]
+    header += [f"  {name}: {', '.join(variables)}" for name, variables in env_files(specs).items()]
+    doc: dict[str, Any] = {"services": services}
+    if volumes:
+        doc["volumes"] = {v: {} for v in volumes}
+    return yaml_document(doc, header)

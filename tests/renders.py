@@ -1,0 +1,32 @@
+"""Offline renders shared by the test modules of one process: each token (with its settings and
+stack name) renders once per process, whoever asks first."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from reactor_infra.graph import ResourceGraph
+from reactor_infra.render import render
+from reactor_infra.settings import load_settings
+
+
+@lru_cache(maxsize=None)
+def _render(token: str, settings_json: str, stack: str | None) -> tuple[ResourceGraph, str]:
+    settings = load_settings(json.loads(settings_json)) if settings_json != "null" else None
+    graph = render(token, settings, stack=stack)
+    return graph, graph.to_json()
+
+
+def rendered(token: str, settings: dict[str, Any] | None = None, stack: str | None = None) -> ResourceGraph:
+    return _render(token, json.dumps(settings, sort_keys=True), stack)[0]
+
+
+def rendered_json(token: str, settings: dict[str, Any] | None = None, stack: str | None = None) -> str:
+    return _render(token, json.dumps(settings, sort_keys=True), stack)[1]
+
+
+def resources(token: str, type_: str | None = None, settings: dict[str, Any] | None = None) -> list[dict]:
+    doc = json.loads(rendered_json(token, settings))
+    return [r for r in doc["resources"] if type_ is None or r["type"] == type_]
