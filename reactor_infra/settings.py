@@ -269,5 +269,10 @@ def read_stack_file(path: str | Path, token: str | None = None) -> StackFile:
     settings = load_settings(ours, source)
     topology = parse(str(chosen))
     settings.ensure_workable(topology, source)  # bad input first: before any engine or CLI
-    stack_name = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
+    stack_name = stack_name_of(path)
     return StackFile(name=stack_name, topology=topology, settings=settings, other_config=other)
+
+
+def stack_name_of(path: str | Path) -> str:
+    """The Pulumi stack a stack file is for: `stacks/Pulumi.acme-prod.yaml` -> `acme-prod`."""
+    return Path(path).name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")

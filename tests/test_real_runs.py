@@ -305,6 +305,30 @@ def test_outputs_say_which_stack_in_which_backend_on_stderr(tmp_path):
     assert "hunter2" not in result.stderr + result.stdout
 
 
+def test_explain_stack_says_where_the_state_lives_without_importing_pulumi(tmp_path):
+    stack = tmp_path / "Pulumi.acme-prod.yaml"
+    stack.write_text("config:\n  reactor-infra:token: E5+ha@aws\n")
+    env = env_with(tmp_path)
+    state = (tmp_path / "home" / "state").as_uri()
+    data = json.loads(run(["explain", "--stack", str(stack), "--json"], env).stdout)
+    assert data["state"] == {"backend": state, "stack": "acme-prod"}
+    words = run(["explain", "--stack", str(stack)], env).stdout.splitlines()
+    assert words[-3:] == ["State", f"  backend {state} (the default of up/preview/refresh/destroy/outputs; "
+                                   "--backend chooses another)",
+                          "  stack acme-prod (from the file name Pulumi.acme-prod.yaml)"]
+    code = ("import sys\nfrom reactor_infra.cli import app\n"
+            f"try:\n    app(['explain', '--stack', {str(stack)!r}])\nexcept SystemExit:\n    pass\n"
+            "print('IMPORTED', sorted(m for m in sys.modules if m.split('.')[0] == 'pulumi'), file=sys.stderr)\n")
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert "IMPORTED []" in probe.stderr and "State" in probe.stdout
+
+
+def test_explain_without_stack_has_no_state():
+    result = subprocess.run([sys.executable, "-m", "reactor_infra", "explain", "O2@aws", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert "state" not in json.loads(result.stdout)
+
+
 @pytest.mark.parametrize("url, shown", [
     ("file:///home/ops/.local/share/reactor-infra/state", "file:///home/ops/.local/share/reactor-infra/state"),
     ("s3://acme-pulumi-state?region=eu-west-1", "s3://acme-pulumi-state?region=eu-west-1"),
