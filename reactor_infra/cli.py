@@ -93,13 +93,29 @@ def explain(token: TokenArg = None, stack: StackOpt = None, as_json: JsonOpt = F
     from .explain import plan_in_words, plan_to_dict
 
     plan = load_plan(token, stack)
+    state = state_of(stack) if stack is not None else None
     if as_json:
-        print_json(plan_to_dict(plan))
+        print_json(plan_to_dict(plan) | ({"state": state} if state else {}))
         return
-    for i, (heading, lines) in enumerate(plan_in_words(plan)):
+    sections = list(plan_in_words(plan))
+    if state:
+        sections.append(("State", [
+            f"backend {state['backend']} (the default of up/preview/refresh/destroy/outputs; "
+            "--backend chooses another)",
+            f"stack {state['stack']} (from the file name Pulumi.{state['stack']}.yaml)"]))
+    for i, (heading, lines) in enumerate(sections):
         out.print(heading, style="bold" if i else "bold cyan", markup=False)
         for line in lines:
             out.print(f"  {line}", markup=False)
+
+
+def state_of(stack: Path) -> dict[str, str]:
+    """Where a stack file's state lives: the backend a real run uses by default and the stack
+    name, so an operator never runs against the wrong one. Imports no Pulumi."""
+    from .engine import default_backend_url, shown_backend
+    from .settings import stack_name_of
+
+    return {"backend": shown_backend(default_backend_url()), "stack": stack_name_of(stack)}
 
 
 @app.command()

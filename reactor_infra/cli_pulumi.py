@@ -107,8 +107,14 @@ def preview_command(
         _offline_preview(token, stack)
         return
     from . import engine
+    from .changes import StepCollector, preview_lines
 
-    summary = engine.preview(**_target(token, stack, backend), on_output=_stream)
+    kwargs = _target(token, stack, backend)
+    _where(kwargs)
+    with engine.open_session(**kwargs) as session, _busy(f"previewing stack {kwargs['stack_name']}…"):
+        collector = StepCollector()
+        summary = session.preview("up", collector.on_event, save_plan=False)
+    _print_lines(preview_lines(collector.steps))
     print(json.dumps(summary, sort_keys=True))
 
 
@@ -125,44 +131,136 @@ def _target(token: str | None, stack: Path | None, backend: str | None, check_cl
             "config": dict(config)}
 
 
-def _stream(line: str) -> None:
-    sys.stdout.write(line if line.endswith("\n") else line + "\n")
-    sys.stdout.flush()
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="apply after the preview without asking "
+                                                          "(required without a terminal)")]
+AllowDataLossOpt = Annotated[bool, typer.Option(
+    "--allow-data-loss", help="also apply replaces and deletes of stateful or protected resources "
+                              "(databases, volumes, buckets, keys, generated secrets); move their data first")]
+
+# what each command does to the stack, for the refusal without a terminal
+DOES = {"up": "changes the resources of", "refresh": "rewrites the state of",
+        "destroy": "tears down every resource of"}
 
 
-def up_command(token: TokenArg = None, stack: StackOpt = None, backend: BackendOpt = None) -> None:
-    """Create or update the stack for real (needs the Pulumi CLI and cloud credentials)."""
+def _terminal() -> bool:
+    """Whether a person can be asked: stdin to answer on, stderr to show the preview on."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _where(kwargs: dict) -> None:
+    """Say which stack in which backend a command works on (never a credential in the URL)."""
     from . import engine
+    from .cli import err
 
-    outputs = engine.up(**_target(token, stack, backend), on_output=_stream)
+    t = engine.target(kwargs["topology"], kwargs["settings"], kwargs["stack_name"], kwargs["backend_url"])
+    err.print(f"stack {t.stack_name} ({t.topology}) in {engine.shown_backend(t.backend_url)}",
+              style="bold", markup=False, highlight=False)
+
+
+def _busy(message: str):
+    """A spinner on a terminal; one line otherwise."""
+    import contextlib
+
+    from .cli import err
+
+    if sys.stderr.isatty():
+        return err.status(message)
+    err.print(message, markup=False, highlight=False)
+    return contextlib.nullcontext()
+
+
+def _print_lines(lines: list[str]) -> None:
+    from .cli import err
+
+    for line in lines:
+        style = "yellow" if line.startswith(("Data-loss", "  !")) else None
+        err.print(line, style=style, markup=False, highlight=False)
+
+
+def _confirm(command: str, stack_name: str) -> bool:
+    """Ask on the terminal. destroy wants the stack's name typed, the others y/yes."""
+    from .cli import err
+
+    try:
+        if command == "destroy":
+            answer = err.input(f"Type the stack name '{stack_name}' to destroy every resource in it: ", markup=False)
+            return answer.strip() == stack_name
+        answer = err.input(f"Do you want to perform this {command} on stack '{stack_name}'? [y/N] ", markup=False)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _safe_run(command: str, token: str | None, stack: Path | None, backend: str | None,
+              yes: bool, allow_data_loss: bool) -> dict:
+    """up, destroy and refresh, in this order: (a) bad input, then no terminal and no --yes:
+    refuse (exit 2) before anything starts; (b) the Pulumi CLI (exit 1 with how to install
+    it); (c) the preview, shown by tier with data-loss risks first; (d) the data-loss gate
+    (exit 2 naming each resource, unless --allow-data-loss); (e) the question, unless --yes;
+    (f) the run with live progress. Returns up's outputs."""
+    from . import engine, progress
+    from .changes import StepCollector, data_loss_risks, gate, has_changes, preview_lines
+    from .errors import OperationError, UserError
+
+    kwargs = _target(token, stack, backend, check_cli=False)  # bad input first
+    name = kwargs["stack_name"]
+    interactive = _terminal()
+    if not yes and not interactive:
+        raise UserError(f"{command} {DOES[command]} stack '{name}' and there is no terminal to confirm on; "
+                        f"add --yes to confirm")
+    engine.pulumi_cli()
+    _where(kwargs)
+    with engine.open_session(**kwargs) as session:
+        collector = StepCollector()
+        with _busy(f"previewing {command} of stack {name}…"):
+            session.preview(command, collector.on_event)
+        steps = collector.steps
+        _print_lines(preview_lines(steps, data_loss_risks(steps), command))
+        if not has_changes(steps):
+            return session.outputs() if command == "up" else {}
+        gate(command, steps, allow_data_loss)
+        if not yes and not _confirm(command, name):
+            raise OperationError(f"{command} of stack '{name}' not confirmed; nothing was changed")
+        from .cli import err
+
+        state = progress.RunState(command, name, progress.expected_operations(steps))
+        view = progress.display(state, live=interactive, console=err)
+        try:
+            with view:
+                outputs = session.apply(command, view.on_event)
+        except OperationError as failed:  # the resource, its tier and the provider's message
+            view.finish()
+            raise progress.RunFailed(state.error_lines() or failed.lines()) from None
+        view.finish()
+        return outputs
+
+
+def up_command(token: TokenArg = None, stack: StackOpt = None, backend: BackendOpt = None,
+               yes: YesOpt = False, allow_data_loss: AllowDataLossOpt = False) -> None:
+    """Preview, ask, then create or update the stack for real (needs the Pulumi CLI)."""
+    outputs = _safe_run("up", token, stack, backend, yes, allow_data_loss)
     print(json.dumps(outputs, indent=2, sort_keys=True))
 
 
-def refresh_command(token: TokenArg = None, stack: StackOpt = None, backend: BackendOpt = None) -> None:
-    """Read the real state of every resource into the stack."""
-    from . import engine
+def refresh_command(token: TokenArg = None, stack: StackOpt = None, backend: BackendOpt = None,
+                    yes: YesOpt = False, allow_data_loss: AllowDataLossOpt = False) -> None:
+    """Preview, ask, then read the real state of every resource into the stack."""
+    _safe_run("refresh", token, stack, backend, yes, allow_data_loss)
 
-    engine.refresh(**_target(token, stack, backend), on_output=_stream)
 
-
-def destroy_command(
-    token: TokenArg = None,
-    stack: StackOpt = None,
-    backend: BackendOpt = None,
-    yes: Annotated[bool, typer.Option("--yes", help="confirm: delete every resource of the stack")] = False,
-) -> None:
-    """Delete every resource of the stack (only with --yes)."""
-    from . import engine
-
-    # refuse before anything else, CLI or not
-    engine.destroy(**_target(token, stack, backend, check_cli=yes), yes=yes, on_output=_stream)
+def destroy_command(token: TokenArg = None, stack: StackOpt = None, backend: BackendOpt = None,
+                    yes: YesOpt = False, allow_data_loss: AllowDataLossOpt = False) -> None:
+    """Preview, ask (or --yes), then delete every resource of the stack."""
+    _safe_run("destroy", token, stack, backend, yes, allow_data_loss)
 
 
 def outputs_command(token: TokenArg = None, stack: StackOpt = None, backend: BackendOpt = None) -> None:
-    """Print the stack's outputs (secrets as [secret])."""
+    """Print the stack's outputs (secrets as [secret]); stderr says which stack in which backend."""
     from . import engine
 
-    print(json.dumps(engine.outputs(**_target(token, stack, backend)), indent=2, sort_keys=True))
+    kwargs = _target(token, stack, backend)
+    _where(kwargs)
+    print(json.dumps(engine.outputs(**kwargs), indent=2, sort_keys=True))
 
 
 def doctor_command() -> None:

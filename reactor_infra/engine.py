@@ -45,6 +45,28 @@ def default_backend_url() -> str:
     return (data_dir() / "state").as_uri()
 
 
+_SECRET_QUERY_KEYS = ("password", "secret", "token", "key", "credential", "sig")
+
+
+def shown_backend(url: str) -> str:
+    """The backend URL as it may be printed: a password in it (postgres://user:pw@host) or a
+    credential in its query (?sig=..., ?access_key=...) becomes ***."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = parts.query
+    if query:
+        pairs = [(k, "***" if any(w in k.lower() for w in _SECRET_QUERY_KEYS) else v)
+                 for k, v in parse_qsl(query, keep_blank_values=True)]
+        query = urlencode(pairs, safe="/*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 def pulumi_cli() -> str:
     """The Pulumi CLI's path, or PulumiMissingError with how to install it."""
     path = shutil.which("pulumi")
@@ -161,7 +183,7 @@ def up(topology: Topology, settings: StackSettings | None = None, stack_name: st
     """Create or update the stack; its outputs (secrets as [secret])."""
     stack = _stack(target(topology, settings, stack_name, backend_url), config)
     result = _guard(lambda: stack.up(on_output=on_output, on_event=on_event))
-    return {k: ("[secret]" if v.secret else v.value) for k, v in result.outputs.items()}
+    return _shown_outputs(result.outputs)
 
 
 def preview(topology: Topology, settings: StackSettings | None = None, stack_name: str | None = None,
@@ -195,8 +217,93 @@ def destroy(topology: Topology, settings: StackSettings | None = None, stack_nam
 def outputs(topology: Topology, settings: StackSettings | None = None, stack_name: str | None = None,
             backend_url: str | None = None, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     stack = _stack(target(topology, settings, stack_name, backend_url), config)
-    values = _guard(stack.outputs)
+    return _shown_outputs(_guard(stack.outputs))
+
+
+# --- preview, then apply --------------------------------------------------------------------
+
+COMMANDS = ("up", "destroy", "refresh")
+
+
+class Session:
+    """One stack, opened once, for a run that previews, is judged and confirmed, then applies.
+
+    `up` saves the preview's update plan and applies exactly that plan (`preview --save-plan`,
+    `up --plan`): the engine then refuses any step the operator did not see and approve, so a
+    replacement that appears between the preview and the update (a changed input, a provider's
+    new diff) cannot slip past the data-loss gate. The cost: a program that creates resources
+    inside `apply` cannot be planned (ours does not), and the flag is still marked experimental
+    (hidden from --help, not gated). destroy and refresh take no plan: the engine has none
+    for them, so their preview is a forecast of the same operation.
+    """
+
+    def __init__(self, stack: Any, target: Target) -> None:
+        self.stack = stack
+        self.target = target
+        self._plan_dir: str | None = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._plan_dir is not None:
+            shutil.rmtree(self._plan_dir, ignore_errors=True)
+            self._plan_dir = None
+
+    @property
+    def plan_path(self) -> str:
+        if self._plan_dir is None:
+            import tempfile
+
+            self._plan_dir = tempfile.mkdtemp(prefix="reactor-infra-plan-")  # 0700
+        return os.path.join(self._plan_dir, "plan.json")
+
+    def preview(self, command: str, on_event: EventHandler, save_plan: bool = True) -> dict[str, int]:
+        """Run the preview of `command` (up, destroy or refresh), its steps to `on_event`;
+        returns the engine's counts by operation. up's plan is kept for `apply` unless
+        `save_plan` is False (a preview that will not be applied)."""
+        if command == "up":
+            plan = self.plan_path if save_plan else None
+            result = _guard(lambda: self.stack.preview(on_event=on_event, plan=plan))
+        elif command == "destroy":
+            result = _guard(lambda: self.stack.preview_destroy(on_event=on_event))
+        elif command == "refresh":
+            result = _guard(lambda: self.stack.preview_refresh(on_event=on_event))
+        else:
+            raise ValueError(f"no preview for {command!r}; one of {COMMANDS}")
+        return {str(getattr(k, "value", k)): v for k, v in (result.change_summary or {}).items()}
+
+    def apply(self, command: str, on_event: EventHandler) -> dict[str, Any]:
+        """Run `command` for real, its events to `on_event`; up returns the stack outputs
+        (secrets as [secret])."""
+        if command == "up":
+            plan = os.path.join(self._plan_dir, "plan.json") if self._plan_dir else None
+            result = _guard(lambda: self.stack.up(on_event=on_event, plan=plan))
+            return _shown_outputs(result.outputs)
+        if command == "destroy":
+            _guard(lambda: self.stack.destroy(on_event=on_event))
+        elif command == "refresh":
+            _guard(lambda: self.stack.refresh(on_event=on_event))
+        else:
+            raise ValueError(f"cannot apply {command!r}; one of {COMMANDS}")
+        return {}
+
+    def outputs(self) -> dict[str, Any]:
+        return _shown_outputs(_guard(self.stack.outputs))
+
+
+def _shown_outputs(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: ("[secret]" if v.secret else v.value) for k, v in values.items()}
+
+
+def open_session(topology: Topology, settings: StackSettings | None = None, stack_name: str | None = None,
+                 backend_url: str | None = None, config: Mapping[str, Any] | None = None) -> Session:
+    """Create or select the stack (needs the CLI: PulumiMissingError with the install hint)."""
+    t = target(topology, settings, stack_name, backend_url)
+    return Session(_stack(t, config), t)
 
 
 # --- doctor ----------------------------------------------------------------------------------

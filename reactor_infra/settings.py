@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import SettingsError, UserError, shorten
-from .token import Platform, Topology, parse
+from .token import Edition, Platform, Topology, parse
 from .traits import traits
 
 # Settings are frozen dataclasses, validated by pydantic (`load_settings`) only when a stack
@@ -115,19 +115,81 @@ class StackSettings:
             object.__setattr__(self, "regions", tuple(self.regions))
             _check(bool(self.regions) and all(isinstance(r, str) and r for r in self.regions), "regions",
                    "must be a list of region names such as [us-east-1, us-west-2]")
-            _check(len(set(self.regions)) == len(self.regions), "regions", "lists a region twice")
+            _check(len(self.regions) < 2 or self.regions[1] != self.regions[0], "regions",
+                   f"the second region '{shorten(self.regions[0])}' is the first (primary) again; "
+                   "a second region must differ from the primary")
+            twice = next((r for i, r in enumerate(self.regions) if r in self.regions[:i]), None)
+            _check(twice is None, "regions",
+                   f"'{shorten(str(twice))}' is listed twice; list each region once, the primary first")
         unknown = sorted(set(self.extras) - {p.value for p in Platform})
         _check(not unknown, "extras", f"unknown platform {unknown}; allowed: {', '.join(p.value for p in Platform)}")
 
+    def problems_for(self, topology: Topology) -> list[str]:
+        """What cannot work with this token, one line each naming the key, the value and what
+        is allowed: the regions (how many the token uses, names the platform has; a static
+        list, no network call) and, for E and C, images without a tag or digest."""
+        problems = []
+        uses = regions_used(topology)
+        if len(self.regions or traits(topology.platform).default_regions) < uses:
+            problems.append(f"regions: +mr needs two regions (the primary and a second), "
+                            f"given [{', '.join(shorten(r) for r in self.regions or ())}]")
+        if self.regions is not None:
+            if len(self.regions) > uses:
+                extra = ", ".join(f"'{shorten(r)}'" for r in self.regions[uses:])
+                problems.append(
+                    f"regions: {topology.token} uses {uses} region{'s' if uses > 1 else ''} "
+                    f"({'the primary and a second with +mr' if topology.mr else 'add +mr for a second'}), "
+                    f"given {len(self.regions)}; remove {extra}")
+            known = traits(topology.platform).regions
+            if known is not None:
+                for region in self.regions:
+                    if region not in known:
+                        close = difflib.get_close_matches(region, sorted(known), n=1)
+                        hint = f"did you mean '{close[0]}'? " if close else ""
+                        problems.append(f"regions: '{shorten(region)}' is not a region of @{topology.platform.value}; "
+                                        f"{hint}allowed: {', '.join(sorted(known))}")
+        if topology.edition in PINNED_EDITIONS:
+            for f in fields(self.images):
+                ref = getattr(self.images, f.name)
+                if not image_is_pinned(ref):
+                    problems.append(
+                        f"images.{f.name}: '{shorten(ref)}' has no tag or digest; edition "
+                        f"{topology.edition.value} runs only pinned images, such as '{shorten(ref)}:1.4.2' "
+                        f"or '{shorten(ref)}@sha256:<digest>'")
+        return problems
+
+    def ensure_workable(self, topology: Topology, source: str = "stack settings") -> None:
+        """Raise SettingsError with every problem of `problems_for` (one line each)."""
+        problems = self.problems_for(topology)
+        if problems:
+            raise SettingsError(source, problems)
+
     def regions_for(self, topology: Topology) -> tuple[str, ...]:
-        """The regions this install uses: one, or two or more with +mr."""
+        """The regions this install uses: one, or two with +mr. The Plan asks this first, so
+        settings that cannot work with the token are refused here for every caller."""
+        self.ensure_workable(topology)
         regions = self.regions or traits(topology.platform).default_regions
-        if topology.mr:
-            if len(regions) < 2:
-                raise SettingsError("stack settings", [
-                    f"regions: +mr needs at least two regions, given {list(regions)}"])
-            return tuple(regions[:2]) if self.regions is None else tuple(regions)
-        return (regions[0],)
+        return tuple(regions[:regions_used(topology)])
+
+
+# Editions that run customers' production: every image must name a tag or a digest, so a
+# redeploy never silently pulls a different build.
+PINNED_EDITIONS = frozenset({Edition.ENTERPRISE, Edition.COMMERCIAL})
+
+
+def regions_used(topology: Topology) -> int:
+    """How many regions a token uses: two with +mr, else one."""
+    return 2 if topology.mr else 1
+
+
+def image_is_pinned(ref: str) -> bool:
+    """Whether an image reference names a tag (`name:tag`) or a digest (`name@sha256:...`).
+    A registry port (`registry:5000/name`) is not a tag: only the last path part counts."""
+    name, at, digest = ref.partition("@")
+    if at:
+        algorithm, colon, value = digest.partition(":")
+        return bool(algorithm and colon and value)
+    return ":" in name.rsplit("/", 1)[-1]
 
 
 def allowed_keys(model: type) -> list[str]:
@@ -211,5 +273,12 @@ def read_stack_file(path: str | Path, token: str | None = None) -> StackFile:
     if not chosen:
         raise UserError(f"{source}: no token; set '{CONFIG_NAMESPACE}:token: <token>' or pass one")
     settings = load_settings(ours, source)
-    stack_name = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
-    return StackFile(name=stack_name, topology=parse(str(chosen)), settings=settings, other_config=other)
+    topology = parse(str(chosen))
+    settings.ensure_workable(topology, source)  # bad input first: before any engine or CLI
+    stack_name = stack_name_of(path)
+    return StackFile(name=stack_name, topology=topology, settings=settings, other_config=other)
+
+
+def stack_name_of(path: str | Path) -> str:
+    """The Pulumi stack a stack file is for: `stacks/Pulumi.acme-prod.yaml` -> `acme-prod`."""
+    return Path(path).name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")

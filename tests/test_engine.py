@@ -43,7 +43,7 @@ def test_up_without_the_cli_raises_one_actionable_error(no_pulumi):
     assert not (no_pulumi / "home" / "state").exists(), "nothing is half-applied"
 
 
-@pytest.mark.parametrize("command", [["up", "O2@aws"], ["preview", "O2@aws"], ["refresh", "O2@aws"],
+@pytest.mark.parametrize("command", [["up", "O2@aws", "--yes"], ["preview", "O2@aws"], ["refresh", "O2@aws", "-y"],
                                      ["outputs", "O2@aws"], ["destroy", "O2@aws", "--yes"]])
 def test_real_commands_exit_1_with_one_line_and_no_traceback_without_the_cli(command, tmp_path):
     result = cli(*command, home=tmp_path)

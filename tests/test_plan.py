@@ -207,7 +207,7 @@ def test_multi_region_repeats_regional_tiers_and_keeps_state_in_the_primary():
 
 
 def test_multi_region_needs_two_regions():
-    with pytest.raises(SettingsError, match="at least two regions"):
+    with pytest.raises(SettingsError, match="needs two regions"):
         plan_of("E6+mr@aws", regions=["eu-west-1"])
 
 
