@@ -212,6 +212,8 @@ class Plan:
     # platforms that place services one by one (containers) read this, machine tiers read `egress`
     egress_services: frozenset[Service] = frozenset()
     notes: tuple[str, ...] = field(default=())
+    # the Pulumi stack's name when it is not the token's slug (a stack file, `--stack`)
+    stack: str | None = None
 
     # --- lookups platforms use -----------------------------------------------------------
     @property
@@ -242,4 +244,6 @@ class Plan:
 
     @property
     def stack_name(self) -> str:
-        return self.topology.slug
+        """The Pulumi stack's name, which physical names start with (DESIGN §4: never the token,
+        so a stack that moves to another token keeps its names and its data)."""
+        return self.stack or self.topology.slug

@@ -105,8 +105,9 @@ def _zones(topo: Topology, replicas: Replicas) -> int:
     return min(replicas.min, 3) if topo.ha else 1
 
 
-def build_plan(topology: Topology, settings: StackSettings | None = None) -> Plan:
-    """Decide the whole layout for a topology and its stack settings."""
+def build_plan(topology: Topology, settings: StackSettings | None = None, stack_name: str | None = None) -> Plan:
+    """Decide the whole layout for a topology and its stack settings (`stack_name`: the Pulumi
+    stack's, when it is not the token's slug)."""
     settings = settings or StackSettings()
     topo = topology
     size = topo.size
@@ -239,7 +240,7 @@ def build_plan(topology: Topology, settings: StackSettings | None = None) -> Pla
         topology=topo, settings=settings, regions=regions, tiers=tuple(tiers), links=links,
         ingress=ingress, database=database, pooler=pooler, storage=storage, vault=vault,
         vault_seal=seal, nats=has_nats, policy=policy, secrets=secrets, sizing_preset=preset,
-        egress_services=egress, notes=tuple(notes),
+        egress_services=egress, notes=tuple(notes), stack=stack_name,
     )
 
 

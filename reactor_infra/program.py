@@ -20,7 +20,7 @@ from .token import Topology, parse
 
 def run(topology: Topology, settings: StackSettings | None = None, platform: Platform | None = None) -> Plan:
     """Build the plan, let the platform create its resources, export what users need."""
-    plan = build_plan(topology, settings)
+    plan = build_plan(topology, settings, stack_name=pulumi.get_stack())
     platform = platform or for_topology(topology)
     deployment = platform.deploy(plan)
     pulumi.export("token", topology.token)
