@@ -1,0 +1,280 @@
+"""A diff of one or more stacks as text (terminal), Markdown (the pull-request comment) or JSON.
+
+The Markdown comment follows what users of pulumi/actions, Atlantis, Digger and Infracost ask
+for: a hidden marker so CI updates the one comment, the summary first (one line per stack with
+create/update/replace/delete counts), the data-loss risks with the step that avoids each, a
+Mermaid diagram of the new topology per stack, then details per tier folded in <details>. It
+stays under GitHub's 65,536-character limit: details go first, then diagrams, and the cut is
+said; the summary table and the risks are never cut (only a summary that alone passes the
+limit is shortened, and says so). Values come from the diff model, where secrets are already
+"[secret]".
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .diff import OPS, Change, InputChange, Op, StackDiff
+from .diff_mermaid import LEGEND, topology_mermaid
+
+MARKER = "<!-- reactor-infra-diff -->"
+COMMENT_LIMIT = 65_536  # GitHub's limit on a comment body
+SIGN = {Op.CREATE: "+", Op.UPDATE: "~", Op.REPLACE: "±", Op.DELETE: "-"}
+VALUE_WIDTH = 80
+DIFF_LINES = 12
+
+
+def total(diffs: Sequence[StackDiff]) -> dict[str, int]:
+    counts = {op.value: 0 for op in OPS}
+    for d in diffs:
+        for op, n in d.counts.items():
+            counts[op] += n
+    return counts
+
+
+def has_changes(diffs: Sequence[StackDiff]) -> bool:
+    return any(d.changes for d in diffs)
+
+
+# --- values -----------------------------------------------------------------------------------
+
+def show(value: Any, width: int = VALUE_WIDTH) -> str:
+    if value is None:
+        return "(none)"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if isinstance(value, str) and "\n" in value:
+        return f"({value.count(chr(10)) + 1} lines)"
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def line_diff(change: InputChange) -> list[str]:
+    """For a multi-line string (user data, a config file): the changed lines, shortened."""
+    import difflib
+
+    if not (isinstance(change.old, str) and isinstance(change.new, str) and "\n" in change.old + change.new):
+        return []
+    lines = [ln for ln in difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), lineterm="", n=0)
+             if not ln.startswith(("---", "+++", "@@"))]
+    shown = [ln if len(ln) <= 120 else ln[:119] + "…" for ln in lines[:DIFF_LINES]]
+    if len(lines) > DIFF_LINES:
+        shown.append(f"… {len(lines) - DIFF_LINES} more changed lines")
+    return shown
+
+
+def _counts_text(d: StackDiff) -> str:
+    c = d.counts
+    return ", ".join(f"{c[op.value]} to {op.value}" for op in OPS)
+
+
+def _what(c: Change) -> str:
+    if c.op is Op.REPLACE:
+        return "replaces: " + ", ".join(c.replace_reasons) if c.replace_reasons else "replaces"
+    if c.op is Op.UPDATE and not c.replace_known:
+        return "update (may replace: no table row for this type)"
+    return ""
+
+
+# --- text -------------------------------------------------------------------------------------
+
+def text_report(diffs: Sequence[StackDiff]) -> str:
+    out: list[str] = []
+    for d in diffs:
+        out.append(f"{d.stack}: {d.before} → {d.after}")
+        if d.error:
+            out.append(f"  error: {d.error}")
+            continue
+        if d.skipped:
+            out.append(f"  not rendered: {d.skipped}")
+            continue
+        out.append(f"  {_counts_text(d)} ({d.unchanged} unchanged)" if d.changes else
+                   f"  no changes ({d.unchanged} resources unchanged)")
+        if d.risks:
+            out.append("  DATA-LOSS RISKS:")
+            for r in d.risks:
+                out.append(f"    ! {r.what}" + (" [protected]" if r.protected else ""))
+                out.append(f"      avoid it: {r.step}")
+        for rn in d.renames:
+            out.append(f"  renamed? {rn.old_name} → {rn.new_name} ({rn.type}): a delete and a create; "
+                       "if it is the same resource, give it aliases=[...]")
+        for note in d.notes:
+            out.append(f"  note: {note}")
+        for tier, changes in d.by_tier().items():
+            out.append(f"  {tier}")
+            for c in changes:
+                what = _what(c)
+                out.append(f"    {SIGN[c.op]} {c.name}  {c.type}" + (f"  ({what})" if what else ""))
+                for i in c.inputs:
+                    mark = "  [replaces]" if i.replaces else ""
+                    out.append(f"        {i.path}: {show(i.old)} → {show(i.new)}{mark}")
+                    out.extend(f"          {ln}" for ln in line_diff(i))
+                for note in c.notes:
+                    out.append(f"        ({note})")
+    t = total(diffs)
+    out.append(f"total: {t['create']} to create, {t['update']} to update, {t['replace']} to replace, "
+               f"{t['delete']} to delete, {sum(len(d.risks) for d in diffs)} data-loss risks")
+    return "\n".join(out) + "\n"
+
+
+# --- json -------------------------------------------------------------------------------------
+
+def json_report(diffs: Sequence[StackDiff]) -> str:
+    doc = {"changed": has_changes(diffs), "totals": total(diffs),
+           "risks": sum(len(d.risks) for d in diffs), "stacks": [d.to_dict() for d in diffs]}
+    return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+# --- markdown ---------------------------------------------------------------------------------
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _code(text: str) -> str:
+    return "`" + text.replace("`", "'").replace("\n", " ") + "`"
+
+
+def _summary_row(d: StackDiff) -> str:
+    name = _code(d.stack)
+    change = _esc(f"{d.before} → {d.after}")
+    if d.error:
+        return f"| {name} | {change}: render failed — {_esc(d.error[:200])} | | | | | |"
+    if d.skipped:
+        return f"| {name} | not rendered: {_esc(d.skipped)} | | | | | |"
+    c = d.counts
+    risks = f"⚠️ {len(d.risks)}" if d.risks else "—"
+    label = change if d.changes else f"{change} (no changes)"
+    return f"| {name} | {label} | {c['create']} | {c['update']} | {c['replace']} | {c['delete']} | {risks} |"
+
+
+def _summary(diffs: Sequence[StackDiff], title: str) -> list[str]:
+    t = total(diffs)
+    risks = sum(len(d.risks) for d in diffs)
+    head = [MARKER, f"### {title}", "",
+            f"**{t['create']}** to create · **{t['update']}** to update · **{t['replace']}** to replace · "
+            f"**{t['delete']}** to delete" + (f" · ⚠️ **{risks} data-loss risk{'s' if risks != 1 else ''}**"
+                                               if risks else " · no data-loss risk"),
+            "", "| stack | change | create | update | replace | delete | data-loss risks |",
+            "|---|---|---:|---:|---:|---:|---|"]
+    return head + [_summary_row(d) for d in diffs]
+
+
+def _risk_lines(diffs: Sequence[StackDiff]) -> list[str]:
+    lines = []
+    for d in diffs:
+        for r in d.risks:
+            where = f" · {r.tier}" if r.tier else ""
+            lock = " (protected: `pulumi up` refuses until `protect` is lifted)" if r.protected else ""
+            lines.append(f"- **{_code(d.stack)}**{where}: {_esc(r.what)}{lock}  \n"
+                         f"  **avoid it:** {_esc(r.step)}")
+    return (["", "#### ⚠️ Data-loss risks", *lines]) if lines else []
+
+
+def _stack_head(d: StackDiff) -> list[str]:
+    lines = ["", f"#### {_code(d.stack)}: {_esc(d.before)} → {_esc(d.after)}"]
+    if d.error or d.skipped:
+        return []
+    lines.append(f"{_counts_text(d)}; {d.unchanged} unchanged" if d.changes else "No changes.")
+    for rn in d.renames:
+        lines.append(f"- renamed? {_code(rn.old_name)} → {_code(rn.new_name)} ({_code(rn.type)}): Pulumi deletes "
+                     "and creates it; if it is the same resource, give it `aliases=[...]`")
+    lines += [f"- {_esc(n)}" for n in d.notes[:20]]
+    if len(d.notes) > 20:
+        lines.append(f"- … {len(d.notes) - 20} more notes")
+    return lines
+
+
+def _diagram(d: StackDiff) -> list[str]:
+    if d.error or d.skipped or not d.changes:
+        return []
+    text = topology_mermaid(d)
+    if not text:
+        return []
+    return ["", "```mermaid", text.rstrip("\n"), "```", f"<sub>{LEGEND}</sub>"]
+
+
+def _details(d: StackDiff) -> list[list[str]]:
+    blocks = []
+    for tier, changes in d.by_tier().items():
+        counts: dict[str, int] = {}
+        for c in changes:
+            counts[c.op.value] = counts.get(c.op.value, 0) + 1
+        summary = _esc(f"{tier}: " + ", ".join(f"{n} to {op}" for op, n in counts.items()))
+        body = ["", f"<details><summary>{summary}</summary>", ""]
+        for c in changes:
+            what = _what(c)
+            body.append(f"- `{SIGN[c.op]}` **{_code(c.name)}** {_code(c.type)}" + (f" — {what}" if what else ""))
+            for i in c.inputs:
+                mark = " **(replaces)**" if i.replaces else ""
+                body.append(f"  - {_code(i.path)}: {_code(show(i.old))} → {_code(show(i.new))}{mark}")
+                diff_lines = line_diff(i)
+                if diff_lines:
+                    body += ["", "    ```diff", *(f"    {ln}" for ln in diff_lines), "    ```"]
+            body += [f"  - _{_esc(n)}_" for n in c.notes]
+        body += ["", "</details>"]
+        blocks.append(body)
+    return blocks
+
+
+def _size(text: str) -> int:
+    """Characters as GitHub counts them at worst (UTF-16 code units: an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def markdown_report(diffs: Sequence[StackDiff], limit: int = COMMENT_LIMIT,
+                    title: str = "reactor-infra diff") -> str:
+    """The comment; never longer than `limit`."""
+    must = _summary(diffs, title) + _risk_lines(diffs)
+    reserve = 400  # room for the notice of a cut
+    text = "\n".join(must)
+    if _size(text) > limit - reserve:
+        return _shorten_summary(must, limit, reserve)
+    # (stack, kind, lines): heads always, then diagrams, then details while they fit
+    parts: list[tuple[int, str, list[str]]] = []
+    for n, d in enumerate(diffs):
+        parts.append((n, "head", _stack_head(d)))
+        parts.append((n, "diagram", _diagram(d)))
+        parts += [(n, "details", block) for block in _details(d)]
+    chosen: set[int] = set()
+    used = _size(text) + 1
+    for kind in ("head", "diagram", "details"):
+        for index, (_, k, lines) in enumerate(parts):
+            if k != kind or not lines:
+                continue
+            size = _size("\n".join(lines)) + 1
+            if used + size <= limit - reserve:
+                chosen.add(index)
+                used += size
+    body = list(must)
+    for index, (_, _, lines) in enumerate(parts):
+        if index in chosen:
+            body += lines
+    cut_details = sum(1 for i, p in enumerate(parts) if p[1] == "details" and p[2] and i not in chosen)
+    cut_diagrams = sum(1 for i, p in enumerate(parts) if p[1] == "diagram" and p[2] and i not in chosen)
+    cut_heads = sum(1 for i, p in enumerate(parts) if p[1] == "head" and p[2] and i not in chosen)
+    if cut_details or cut_diagrams or cut_heads:
+        what = ", ".join(f"{n} {label}" for n, label in ((cut_details, "detail sections"),
+                                                          (cut_diagrams, "diagrams"), (cut_heads, "stack notes")) if n)
+        body += ["", f"> ✂️ Cut to stay under GitHub's {COMMENT_LIMIT:,}-character comment limit: {what} left out. "
+                     "The summary and the risks above are complete; the CI job log has the full report "
+                     "(`reactor-infra diff … --format text`)."]
+    return "\n".join(body) + "\n"
+
+
+def _shorten_summary(must: list[str], limit: int, reserve: int) -> str:
+    """Only when the summary alone passes the limit (hundreds of stacks or risks)."""
+    kept: list[str] = []
+    used = 0
+    for line in must:
+        size = _size(line) + 1
+        if used + size > limit - reserve:
+            break
+        kept.append(line)
+        used += size
+    left = len(must) - len(kept)
+    kept += ["", f"> ✂️ The summary itself passes GitHub's {COMMENT_LIMIT:,}-character limit: its last {left} lines "
+                 "are left out. The CI job log has the full report (`reactor-infra diff … --format text`)."]
+    return "\n".join(kept) + "\n"
