@@ -89,11 +89,11 @@ def diff_command(
     """Diff the infrastructure: two tokens or stack files, two git revisions, or a real preview."""
     from .diff_report import has_changes, json_report, markdown_report, text_report
 
+    if head is not None and base is None:
+        raise UserError("--head needs --base")
     modes = sum((a is not None or b is not None, base is not None, from_preview is not None))
     if modes != 1:
         raise UserError("give A and B (tokens or stack files), or --base REF [--head REF], or --from-preview FILE")
-    if head is not None and base is None:
-        raise UserError("--head needs --base")
     if a is not None or b is not None:
         if a is None or b is None:
             raise UserError("diff needs two sides: A and B (tokens or stack files)")

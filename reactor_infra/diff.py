@@ -227,8 +227,8 @@ def diff_values(old: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any, 
 
 
 def _has_secret(value: Any) -> bool:
-    if value == SECRET:
-        return True
+    if isinstance(value, str):
+        return SECRET in value
     if isinstance(value, Mapping):
         return any(_has_secret(v) for v in value.values())
     if isinstance(value, list):

@@ -196,27 +196,55 @@ def _diagram(d: StackDiff) -> list[str]:
     return ["", "```mermaid", text.rstrip("\n"), "```", f"<sub>{LEGEND}</sub>"]
 
 
-def _details(d: StackDiff) -> list[list[str]]:
+def _details(d: StackDiff) -> list[tuple[str, list[list[str]]]]:
+    """Per tier: its <summary> text and one entry (lines) per changed resource."""
     blocks = []
     for tier, changes in d.by_tier().items():
         counts: dict[str, int] = {}
         for c in changes:
             counts[c.op.value] = counts.get(c.op.value, 0) + 1
         summary = _esc(f"{tier}: " + ", ".join(f"{n} to {op}" for op, n in counts.items()))
-        body = ["", f"<details><summary>{summary}</summary>", ""]
+        entries = []
         for c in changes:
             what = _what(c)
-            body.append(f"- `{SIGN[c.op]}` **{_code(c.name)}** {_code(c.type)}" + (f" — {what}" if what else ""))
+            entry = [f"- `{SIGN[c.op]}` **{_code(c.name)}** {_code(c.type)}" + (f" — {what}" if what else "")]
             for i in c.inputs:
                 mark = " **(replaces)**" if i.replaces else ""
-                body.append(f"  - {_code(i.path)}: {_code(show(i.old))} → {_code(show(i.new))}{mark}")
+                entry.append(f"  - {_code(i.path)}: {_code(show(i.old))} → {_code(show(i.new))}{mark}")
                 diff_lines = line_diff(i)
                 if diff_lines:
-                    body += ["", "    ```diff", *(f"    {ln}" for ln in diff_lines), "    ```"]
-            body += [f"  - _{_esc(n)}_" for n in c.notes]
-        body += ["", "</details>"]
-        blocks.append(body)
+                    entry += ["", "    ```diff", *(f"    {ln}" for ln in diff_lines), "    ```"]
+            entry += [f"  - _{_esc(n)}_" for n in c.notes]
+            entries.append(entry)
+        blocks.append((summary, entries))
     return blocks
+
+
+def _block(summary: str, entries: list[list[str]], left_out: int = 0) -> list[str]:
+    lines = ["", f"<details><summary>{summary}</summary>", ""]
+    for entry in entries:
+        lines += entry
+    if left_out:
+        lines.append(f"- … {left_out} more in this tier left out (comment limit)")
+    return lines + ["", "</details>"]
+
+
+def _fit(summary: str, entries: list[list[str]], room: int) -> tuple[list[str], int]:
+    """As many of the tier's entries as fit in `room`: (lines, how many were left out)."""
+    whole = _block(summary, entries)
+    if _size("\n".join(whole)) + 1 <= room:
+        return whole, 0
+    kept: list[list[str]] = []
+    used = _size("\n".join(_block(summary, [], len(entries)))) + 1
+    for entry in entries:
+        size = _size("\n".join(entry)) + 1
+        if used + size > room:
+            break
+        kept.append(entry)
+        used += size
+    if not kept:
+        return [], len(entries)
+    return _block(summary, kept, len(entries) - len(kept)), len(entries) - len(kept)
 
 
 def _size(text: str) -> int:
@@ -232,35 +260,41 @@ def markdown_report(diffs: Sequence[StackDiff], limit: int = COMMENT_LIMIT,
     text = "\n".join(must)
     if _size(text) > limit - reserve:
         return _shorten_summary(must, limit, reserve)
-    # (stack, kind, lines): heads always, then diagrams, then details while they fit
-    parts: list[tuple[int, str, list[str]]] = []
-    for n, d in enumerate(diffs):
-        parts.append((n, "head", _stack_head(d)))
-        parts.append((n, "diagram", _diagram(d)))
-        parts += [(n, "details", block) for block in _details(d)]
-    chosen: set[int] = set()
-    used = _size(text) + 1
-    for kind in ("head", "diagram", "details"):
-        for index, (_, k, lines) in enumerate(parts):
-            if k != kind or not lines:
-                continue
+    # stack heads first, then diagrams, then the details of each tier while they fit
+    heads = [_stack_head(d) for d in diffs]
+    diagrams = [_diagram(d) for d in diffs]
+    details = [_details(d) for d in diffs]
+    room = limit - reserve - _size(text) - 1
+    chosen_heads, chosen_diagrams = [False] * len(diffs), [False] * len(diffs)
+    cut = {"stack notes": 0, "diagrams": 0, "resources": 0}
+    for chosen, parts, label in ((chosen_heads, heads, "stack notes"), (chosen_diagrams, diagrams, "diagrams")):
+        for n, lines in enumerate(parts):
             size = _size("\n".join(lines)) + 1
-            if used + size <= limit - reserve:
-                chosen.add(index)
-                used += size
+            if lines and size <= room:
+                chosen[n] = True
+                room -= size
+            elif lines:
+                cut[label] += 1
+    fitted: list[list[list[str]]] = []
+    for blocks in details:
+        fitted.append([])
+        for summary, entries in blocks:
+            lines, left_out = _fit(summary, entries, room)
+            cut["resources"] += left_out
+            if lines:
+                fitted[-1].append(lines)
+                room -= _size("\n".join(lines)) + 1
     body = list(must)
-    for index, (_, _, lines) in enumerate(parts):
-        if index in chosen:
+    for n in range(len(diffs)):
+        body += heads[n] if chosen_heads[n] else []
+        body += diagrams[n] if chosen_diagrams[n] else []
+        for lines in fitted[n]:
             body += lines
-    cut_details = sum(1 for i, p in enumerate(parts) if p[1] == "details" and p[2] and i not in chosen)
-    cut_diagrams = sum(1 for i, p in enumerate(parts) if p[1] == "diagram" and p[2] and i not in chosen)
-    cut_heads = sum(1 for i, p in enumerate(parts) if p[1] == "head" and p[2] and i not in chosen)
-    if cut_details or cut_diagrams or cut_heads:
-        what = ", ".join(f"{n} {label}" for n, label in ((cut_details, "detail sections"),
-                                                          (cut_diagrams, "diagrams"), (cut_heads, "stack notes")) if n)
-        body += ["", f"> ✂️ Cut to stay under GitHub's {COMMENT_LIMIT:,}-character comment limit: {what} left out. "
-                     "The summary and the risks above are complete; the CI job log has the full report "
-                     "(`reactor-infra diff … --format text`)."]
+    if any(cut.values()):
+        what = ", ".join(f"{v} {k}" for k, v in cut.items() if v)
+        body += ["", f"> ✂️ Cut to stay under GitHub's {COMMENT_LIMIT:,}-character comment limit: the details of "
+                     f"{what} left out. The summary and the risks above are complete; the CI job log has the full "
+                     "report (`reactor-infra diff … --format text`)."]
     return "\n".join(body) + "\n"
 
 
