@@ -11,6 +11,7 @@ Exit 0 when it ran, changes or not; with --exit-code, 3 when there are changes (
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -80,18 +81,21 @@ def diff_command(
                                                             "whose file or code changed", show_default=False)] = None,
     head: Annotated[str | None, typer.Option("--head", help="git revision to compare to (default HEAD)",
                                              show_default=False)] = None,
-    from_preview: Annotated[Path | None, typer.Option("--from-preview", help="report what `pulumi preview --json` "
-                                                      "printed (a file, or - for stdin)", show_default=False)] = None,
+    from_preview: Annotated[list[Path] | None, typer.Option("--from-preview", help="report what `pulumi preview "
+                                                            "--json` printed (a file, or - for stdin); repeat it for "
+                                                            "several stacks", show_default=False)] = None,
     fmt: Annotated[Format, typer.Option("--format", help="text, markdown (a PR comment) or json",
                                         case_sensitive=False)] = Format.TEXT,
     exit_code: Annotated[bool, typer.Option("--exit-code", help=f"exit {CHANGES_EXIT} when there are changes")] = False,
+    comment_id: Annotated[str, typer.Option("--comment-id", help="markdown: the hidden marker CI finds the comment "
+                                                                 "by (one comment per id)")] = "reactor-infra-diff",
 ) -> None:
     """Diff the infrastructure: two tokens or stack files, two git revisions, or a real preview."""
     from .diff_report import has_changes, json_report, markdown_report, text_report
 
     if head is not None and base is None:
         raise UserError("--head needs --base")
-    modes = sum((a is not None or b is not None, base is not None, from_preview is not None))
+    modes = sum((a is not None or b is not None, base is not None, bool(from_preview)))
     if modes != 1:
         raise UserError("give A and B (tokens or stack files), or --base REF [--head REF], or --from-preview FILE")
     if a is not None or b is not None:
@@ -105,9 +109,16 @@ def diff_command(
     else:
         from .preview import diff_preview
 
-        text, source = _read_preview(from_preview)  # type: ignore[arg-type]
-        diffs = [diff_preview(text, source)]
-    report = {Format.TEXT: text_report, Format.MARKDOWN: markdown_report, Format.JSON: json_report}[fmt](diffs)
+        if sum(str(p) == "-" for p in from_preview) > 1:  # type: ignore[union-attr]
+            raise UserError("--from-preview reads stdin (-) once")
+        diffs = [diff_preview(*_read_preview(p)) for p in from_preview]  # type: ignore[union-attr]
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", comment_id):
+        raise UserError(f"--comment-id {comment_id[:40]!r}: letters, digits, '.', '_' and '-' only")
+    if fmt is Format.MARKDOWN:
+        title = "reactor-infra preview" if from_preview else "reactor-infra diff"
+        report = markdown_report(diffs, marker=f"<!-- {comment_id} -->", title=title)
+    else:
+        report = {Format.TEXT: text_report, Format.JSON: json_report}[fmt](diffs)
     sys.stdout.write(report)
     sys.stdout.flush()
     failed = [d for d in diffs if d.error]

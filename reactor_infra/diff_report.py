@@ -150,10 +150,10 @@ def _summary_row(d: StackDiff) -> str:
     return f"| {name} | {label} | {c['create']} | {c['update']} | {c['replace']} | {c['delete']} | {risks} |"
 
 
-def _summary(diffs: Sequence[StackDiff], title: str) -> list[str]:
+def _summary(diffs: Sequence[StackDiff], title: str, marker: str) -> list[str]:
     t = total(diffs)
     risks = sum(len(d.risks) for d in diffs)
-    head = [MARKER, f"### {title}", "",
+    head = [marker, f"### {title}", "",
             f"**{t['create']}** to create · **{t['update']}** to update · **{t['replace']}** to replace · "
             f"**{t['delete']}** to delete" + (f" · ⚠️ **{risks} data-loss risk{'s' if risks != 1 else ''}**"
                                                if risks else " · no data-loss risk"),
@@ -253,9 +253,10 @@ def _size(text: str) -> int:
 
 
 def markdown_report(diffs: Sequence[StackDiff], limit: int = COMMENT_LIMIT,
-                    title: str = "reactor-infra diff") -> str:
-    """The comment; never longer than `limit`."""
-    must = _summary(diffs, title) + _risk_lines(diffs)
+                    title: str = "reactor-infra diff", marker: str = MARKER) -> str:
+    """The comment; never longer than `limit`. `marker` (an HTML comment, first line) is how CI
+    finds the comment to update."""
+    must = _summary(diffs, title, marker) + _risk_lines(diffs)
     reserve = 400  # room for the notice of a cut
     text = "\n".join(must)
     if _size(text) > limit - reserve:
