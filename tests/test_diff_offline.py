@@ -127,3 +127,18 @@ def test_a_token_beside_a_stack_file_is_rendered_with_that_file_and_its_stack(tm
     (d,) = diff_pair(str(_stack(tmp_path, "E4@local", "postgres:16")), "E5@local")
     assert d.stack == "acme"
     assert "edge" in d.changed_tiers and d.risks == ()
+
+
+def test_the_generated_secrets_of_a_real_render_appear_in_no_format():
+    from reactor_infra.diff_report import json_report, markdown_report, text_report
+    from reactor_infra.render import render
+
+    graph = render("E2@aws", stack="o2-aws")  # the new side of O2@aws -> E2@aws, as `diff` renders it
+    values = {str(v) for r in graph.resources if r.type.startswith(("random:", "aws:ssm/parameter"))
+              for k, v in graph.outputs_of(r.urn).items() if k in ("result", "hex", "b64Std", "value")}
+    values.discard("set-after-openbao-init")  # a placeholder, not a secret
+    assert len(values) >= 6
+    d = offline("O2@aws", "E2@aws")
+    assert "secrets-database-password-parameter" in {c.name for c in d.changes}  # secret-bearing, and changed
+    for report in (text_report([d]), markdown_report([d]), json_report([d])):
+        assert not [v for v in values if v in report]
