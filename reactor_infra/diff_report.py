@@ -51,6 +51,16 @@ def show(value: Any, width: int = VALUE_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def show_pair(old: Any, new: Any, width: int = VALUE_WIDTH) -> tuple[str, str]:
+    """Both values; two long one-line texts start where they begin to differ, so the change shows."""
+    a, b = (v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False) for v in (old, new))
+    if old is None or new is None or "\n" in a + b or max(len(a), len(b)) <= width:
+        return show(old, width), show(new, width)
+    common = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    start = max(0, common - 20)
+    return show(("…" if start else "") + a[start:], width), show(("…" if start else "") + b[start:], width)
+
+
 def line_diff(change: InputChange) -> list[str]:
     """For a multi-line string (user data, a config file): the changed lines, shortened."""
     import difflib
@@ -109,7 +119,8 @@ def text_report(diffs: Sequence[StackDiff]) -> str:
                 out.append(f"    {SIGN[c.op]} {c.name}  {c.type}" + (f"  ({what})" if what else ""))
                 for i in c.inputs:
                     mark = "  [replaces]" if i.replaces else ""
-                    out.append(f"        {i.path}: {show(i.old)} → {show(i.new)}{mark}")
+                    old, new = show_pair(i.old, i.new)
+                    out.append(f"        {i.path}: {old} → {new}{mark}")
                     out.extend(f"          {ln}" for ln in line_diff(i))
                 for note in c.notes:
                     out.append(f"        ({note})")
@@ -210,7 +221,8 @@ def _details(d: StackDiff) -> list[tuple[str, list[list[str]]]]:
             entry = [f"- `{SIGN[c.op]}` **{_code(c.name)}** {_code(c.type)}" + (f" — {what}" if what else "")]
             for i in c.inputs:
                 mark = " **(replaces)**" if i.replaces else ""
-                entry.append(f"  - {_code(i.path)}: {_code(show(i.old))} → {_code(show(i.new))}{mark}")
+                old, new = show_pair(i.old, i.new)
+                entry.append(f"  - {_code(i.path)}: {_code(old)} → {_code(new)}{mark}")
                 diff_lines = line_diff(i)
                 if diff_lines:
                     entry += ["", "    ```diff", *(f"    {ln}" for ln in diff_lines), "    ```"]

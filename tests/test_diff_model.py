@@ -144,3 +144,11 @@ def test_secrets_stay_masked_in_every_format(secret_leak):
     for report in (text_report([secret_leak]), markdown_report([secret_leak]), json_report([secret_leak])):
         assert PLAIN_PASSWORD not in report
     assert json.loads(json_report([secret_leak]))["stacks"][0]["changes"][0]["inputs"][0]["new"] == "[secret]"
+
+
+def test_two_long_texts_show_where_they_differ():
+    from reactor_infra.diff_report import show_pair
+
+    head = '{"Statement": [' + '{"Sid": "Same", "Effect": "Allow"}, ' * 5
+    old, new = show_pair(head + '{"Sid": "Old"}]}', head + '{"Sid": "New"}]}')
+    assert '"Old"' in old and '"New"' in new and old.startswith("…")
