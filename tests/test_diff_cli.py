@@ -1,0 +1,63 @@
+"""`reactor-infra diff` as a user meets it: real processes, exit codes, one line per mistake."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from diffkit import run_cli
+
+
+def test_a_diff_with_changes_exits_0_and_3_with_exit_code():
+    plain = run_cli("diff", "E4@local", "E5@local", "--format", "json")
+    assert plain.returncode == 0, plain.stderr
+    doc = json.loads(plain.stdout)
+    assert doc["changed"] is True and doc["totals"]["create"] > 0 and doc["risks"] == 0
+    assert run_cli("diff", "E4@local", "E5@local", "--exit-code").returncode == 3
+
+
+def test_no_changes_exits_0_even_with_exit_code():
+    result = run_cli("diff", "O1@local", "O1@local", "--exit-code")
+    assert result.returncode == 0, result.stderr
+    assert "no changes" in result.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (("diff",), "give A and B"),
+    (("diff", "O2@local"), "two sides"),
+    (("diff", "O2@local", "O3@local", "--base", "main"), "give A and B"),
+    (("diff", "--head", "HEAD", "--from-preview", "x.json"), "--head needs --base"),
+    (("diff", "--base", "main", "--from-preview", "x.json"), "give A and B"),
+    (("diff", "e4@local", "E5@local"), "did you mean 'E'"),
+    (("diff", "O2@local", "O9@local"), "size"),
+    (("diff", "O2@local", "stacks/Pulumi.nope.yaml"), "not found"),
+    (("diff", "--from-preview", "nope.json"), "not found"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_traceback(args, words):
+    result = run_cli(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], lines
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_head_without_base_is_refused():
+    result = run_cli("diff", "--head", "HEAD")
+    assert result.returncode == 2 and result.stderr.strip() == "error: --head needs --base"
+
+
+def test_an_unknown_format_is_refused_by_name():
+    result = run_cli("diff", "O2@local", "O3@local", "--format", "html")
+    assert result.returncode == 2 and "html" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_size_the_platform_does_not_build_yet_is_one_line():
+    from reactor_infra.platforms import load
+    from reactor_infra.token import parse
+
+    if not load("aws").unsupported(parse("O3@aws")):
+        pytest.skip("aws builds O3@aws now; nothing left to refuse")
+    result = run_cli("diff", "O2@aws", "O3@aws")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "O3@aws" in lines[0] and "builds sizes" in lines[0]
