@@ -79,7 +79,9 @@ class Service(LocalComponent):
             m.role: docker.Volume(
                 f"{self._name}-{m.role}",
                 name=f"{self._args.container_name}-{m.role}",
-                labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in self._args.labels.items()],
+                # only what never changes for the install: a label change replaces a volume (and its data)
+                labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in self._args.labels.items()
+                        if k.endswith(".stack")],
                 opts=pulumi.ResourceOptions(parent=self, protect=self._args.protect),
             )
             for m in self._args.spec.mounts
