@@ -45,6 +45,7 @@ from .service_spec import (
     Need,
     Probe,
     ServiceSpec,
+    Sidecar,
     State,
 )
 
@@ -70,6 +71,12 @@ IMAGE_USERS: dict[Service, str] = {
 # OpenBao's raft data: a directory the image creates and owns, so a fresh volume mounted there
 # starts owned by openbao (Docker copies the image's directory, owner included).
 OPENBAO_DATA = "/openbao/file"
+# The admin path: reactor-server answers /_admin only to loopback peers (admin.allow_remote is
+# false) and the edge blocks it. A forwarder in reactor-server's network namespace turns a
+# connection to ADMIN_PORT, published on the host's loopback only, into a loopback connection;
+# operators reach it through the host (an SSM port forward, or the Docker host itself). The
+# admin token is still required.
+ADMIN_PORT = 9901
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,9 @@ class Placement:
     peers: Mapping[Service, tuple[str, ...]] = field(default_factory=dict)  # other replicas' hosts
     # the seal stanza's keys (the KMS key, its region) for an auto-unseal seal; default none
     seal_config: Mapping[str, str] = field(default_factory=dict)
+    # the address the host's connections to a published loopback port come from (the bridge's
+    # gateway); the admin forwarder accepts only it. None: any peer that reaches the port
+    admin_peer: str | None = None
 
     def host(self, service: Service) -> str:
         return self.hosts[service]
@@ -91,6 +101,11 @@ class Placement:
 
 def image(plan: Plan, service: Service) -> str:
     return getattr(plan.settings.images, service.value.replace("-", "_"))
+
+
+def cloud_identity(plan: Plan, service: Service) -> bool:
+    """Whether a service needs the node's cloud identity at start: OpenBao with a KMS seal."""
+    return service is S.OPENBAO and plan.vault_seal is not None and plan.vault_seal.automatic
 
 
 def _sh(url: str) -> tuple[str, ...]:
@@ -122,6 +137,11 @@ def published(plan: Plan, service: Service) -> tuple[tuple[str, int], ...]:
 # --- one builder per service ---------------------------------------------------------------------
 
 
+def _admin_forwarder(at: Placement) -> Sidecar:
+    listen = f"TCP-LISTEN:{ADMIN_PORT},fork,reuseaddr" + (f",range={at.admin_peer}/32" if at.admin_peer else "")
+    return Sidecar("admin", ("socat", listen, f"TCP:{LOOPBACK}:{REACTOR}"), listens=ADMIN_PORT, publish=ADMIN_PORT)
+
+
 def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
     env = dict(runtime_env(plan, at.endpoints))
     secret_env = {var: src if "${" in src else f"${{{src}}}" for var, src in env.items()}
@@ -143,6 +163,7 @@ def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
             expect=(Expect(State.BOOTING, False, False), Expect(State.READY, True, True))),
         needs=tuple(n for n in needs if n.service in plan.services),
         stop_grace_s=40,  # it drains for 30 s on SIGTERM
+        sidecars=(_admin_forwarder(at),),
     )
 
 
@@ -182,14 +203,14 @@ def openbao(plan: Plan, at: Placement) -> ServiceSpec:
             ready=Probe(_sh(health), http=(VAULT_API, "/v1/sys/health")),
             expect=(Expect(State.UNINITIALISED, True, False), Expect(State.SEALED, True, False),
                     Expect(State.STANDBY, True, False), Expect(State.READY, True, True))),
-        cloud_identity=seal.automatic,
+        cloud_identity=cloud_identity(plan, S.OPENBAO),
     )
 
 
 def nats(plan: Plan, at: Placement) -> ServiceSpec:
     routes = list(at.peers.get(S.NATS, ()))
     conf = templating.nats_conf(plan, server_name=at.name_of(S.NATS), routes=routes, cluster=bool(routes))
-    secret_env = {templating.NATS_APP_PASSWORD_ENV: "${nats-app-password}"}
+    secret_env: dict[str, str] = {}
     if routes:
         secret_env[templating.NATS_CLUSTER_PASSWORD_ENV] = "${nats-cluster-password}"
         secret_env |= {var: url.replace("${" + templating.NATS_CLUSTER_PASSWORD_ENV + "}", "${nats-cluster-password}")
@@ -207,15 +228,19 @@ def nats(plan: Plan, at: Placement) -> ServiceSpec:
 
 def caddy(plan: Plan, at: Placement) -> ServiceSpec:
     gateway = S.GATEWAY_SERVER in plan.services
+    challenge = plan.traits.dns_challenge if plan.policy.multi_tenant and plan.settings.domain else None
     caddyfile = templating.caddyfile(
         plan, site_address=at.site_address, upstreams=[f"{at.host(S.REACTOR_SERVER)}:{REACTOR}"],
         gateway=gateway, acme_email=plan.settings.acme_email,
-        ask_url=f"http://{at.host(S.GATEWAY_SERVER)}:{GATEWAY_PORT}/ask" if gateway else "http://localhost:9000/ask")
+        ask_url=f"http://{at.host(S.GATEWAY_SERVER)}:{GATEWAY_PORT}/ask" if gateway else "http://localhost:9000/ask",
+        wildcard_dns=challenge.provider if challenge else None)
     return ServiceSpec(
         service=S.CADDY, image=image(plan, S.CADDY), user=IMAGE_USERS[S.CADDY], listens=(HTTP, HTTPS),
         mounts=(Mount("data", "/data", IMAGE_USERS[S.CADDY]),  # certificates and the ACME account
                 Mount("config", "/config", IMAGE_USERS[S.CADDY])),
         files=(ConfigFile("/etc/caddy/Caddyfile", caddyfile),),
+        # the DNS-01 credential the platform issued (it may only write the challenge records)
+        secret_env={var: f"${{{name}}}" for var, name in (challenge.env if challenge else ())},
         health=Health(check=Probe(_sh(f"http://localhost:{CADDY_ADMIN}/config/"))),
         needs=(Need(S.REACTOR_SERVER),),
     )

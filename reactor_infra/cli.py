@@ -168,7 +168,9 @@ def config(token: TokenArg = None, stack: StackOpt = None) -> None:
 @user_errors
 def validate(token: TokenArg = None, stack: StackOpt = None) -> None:
     """Check a token (and stack file): exit 0 and print the canonical token, or exit 2."""
-    plan = load_plan(token, stack)
+    from .plan import ensure_deployable
+
+    plan = ensure_deployable(load_plan(token, stack))
     out.print(plan.topology.token, markup=False)
 
 

@@ -16,12 +16,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .catalogue import ANY, published
+from .catalogue import ANY, LOOPBACK, Placement, published
 from .layout import Plan, Service
+from .reactor_toml import Endpoints
 from .service_spec import Condition, Probe, ServiceSpec
 from .templating import yaml_document
 
 DEFAULT_SECRETS_DIR = "/run/reactor"  # tmpfs (systemd RuntimeDirectory): secrets never touch disk
+# The node's compose network, fixed so the host can tell its containers apart: the bridge's
+# gateway is where the host's connections to published ports come from (the admin forwarder
+# accepts only it), and the services that need the node's cloud identity get fixed addresses
+# from .10 on, the only ones the metadata guard lets reach the metadata service.
+NODE_SUBNET = "172.30.0.0/24"
+NODE_GATEWAY = "172.30.0.1"
+IDENTITY_BASE = 10
+
+
+def placement(plan: Plan, endpoints: Endpoints, site_address: str,
+              seal_config: Mapping[str, str] | None = None) -> Placement:
+    """Where services sit in one node's compose project: each answers to its service name, and
+    the host's connections to published ports come from the network's gateway."""
+    return Placement(endpoints=endpoints, hosts={s: str(s) for s in plan.services}, site_address=site_address,
+                     seal_config=dict(seal_config or {}), admin_peer=NODE_GATEWAY)
+
+
+def identity_addresses(specs: Mapping[Service, ServiceSpec]) -> dict[Service, str]:
+    """Service -> fixed address, for the services that need the node's cloud identity."""
+    prefix = NODE_GATEWAY.rsplit(".", 1)[0]
+    wanted = [s for s, spec in specs.items() if spec.cloud_identity]
+    return {s: f"{prefix}.{IDENTITY_BASE + i}" for i, s in enumerate(wanted)}
 
 
 def _healthcheck(probe: Probe) -> dict[str, Any]:
@@ -71,9 +94,14 @@ def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec]
     volumes += [f"{spec.service}-{m.role}:{m.path}" for m in spec.mounts]
     if volumes:
         svc["volumes"] = volumes
-    ports = published(plan, spec.service)
+    ports = [f"{ip}:{port}:{port}" if ip != ANY else f"{port}:{port}" for ip, port in published(plan, spec.service)]
+    # a sidecar shares the service's network namespace: its loopback-only port is published here
+    ports += [f"{LOOPBACK}:{car.publish}:{car.publish}" for car in spec.sidecars if car.publish]
     if ports:
-        svc["ports"] = [f"{ip}:{port}:{port}" if ip != ANY else f"{port}:{port}" for ip, port in ports]
+        svc["ports"] = ports
+    address = identity_addresses(specs).get(spec.service)
+    if address:
+        svc["networks"] = {"default": {"ipv4_address": address}}
     svc["healthcheck"] = _healthcheck(spec.health.check)
     depends: dict[str, Any] = {}
     for need in spec.needs:
@@ -92,6 +120,11 @@ def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec]
     return svc
 
 
+def _sidecar(spec: ServiceSpec, car) -> dict[str, Any]:
+    return {"image": spec.image, "entrypoint": list(car.command), "network_mode": f"service:{spec.service}",
+            "restart": "unless-stopped", "depends_on": {str(spec.service): {"condition": "service_started"}}}
+
+
 def compose_yaml(plan: Plan, specs: Mapping[Service, ServiceSpec], *, secrets_dir: str = DEFAULT_SECRETS_DIR) -> str:
     """compose.yaml for the services of one node (`specs`, from `catalogue.specs`); config files
     are expected beside it in the compose directory (`config_files`)."""
@@ -102,11 +135,15 @@ def compose_yaml(plan: Plan, specs: Mapping[Service, ServiceSpec], *, secrets_di
                      for other in specs.values() for n in other.needs)
         if waited and spec.health.ready is not None:
             services[f"{service}-ready"] = _ready_waiter(spec)
+        for car in spec.sidecars:
+            services[f"{service}-{car.name}"] = _sidecar(spec, car)
     volumes = sorted({f"{s.service}-{m.role}" for s in specs.values() for m in s.mounts})
     header = [f"compose.yaml for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
               f"Secrets come from env files in {secrets_dir}, written at boot; none is in this file:"]
     header += [f"  {name}: {', '.join(variables)}" for name, variables in env_files(specs).items()]
-    doc: dict[str, Any] = {"services": services}
+    doc: dict[str, Any] = {"services": services,
+                           "networks": {"default": {"ipam": {"config": [{"subnet": NODE_SUBNET,
+                                                                           "gateway": NODE_GATEWAY}]}}}}
     if volumes:
         doc["volumes"] = {v: {} for v in volumes}
     return yaml_document(doc, header)

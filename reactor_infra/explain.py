@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .layout import Plan, Tier
+from .plan import deployment_problems
 from .token import SIZE_NAMES, Topology
 
 SCHEMA_VERSION = 1
@@ -154,4 +155,6 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
         ("secrets (generated, never shown)", secrets),
         ("policy", policy),
         *([("notes", list(plan.notes))] if plan.notes else []),
+        *([("cannot be deployed as it stands (validate, render and up refuse it)", deployment_problems(plan))]
+          if deployment_problems(plan) else []),
     ]

@@ -114,6 +114,7 @@ class SecretGenerator(StrEnum):
     BASE64_32 = "base64-32"  # 32 random bytes, base64 (the runtime's AES-256-GCM keys)
     HEX_64 = "hex-64"  # 32 random bytes, hex (the embedded vault's master key)
     INIT = "init"  # not generated: OpenBao issues it at init
+    PLATFORM = "platform"  # not generated: a credential the platform issues (a cloud access key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ from .layout import (
     TlsTermination,
     VaultMode,
 )
+from .errors import SettingsError
 from .settings import StackSettings
 from .token import Edition, Topology
 from .traits import traits
@@ -265,7 +266,7 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
     egress = _egress_services(seal)
     tiers = [replace(t, egress=bool(egress & set(t.services))) for t in tiers]
     flows, links = _flows(tiers, ingress, pooler, policy)
-    secrets = _secrets(vault, seal, pooler, has_nats, tiers)
+    secrets = _secrets(vault, seal, pooler, has_nats, tiers) + _challenge_secrets(topo, policy)
     if ingress.tier is None:
         notes.append("size 1 binds 127.0.0.1:8000 only; nothing is published beyond this machine")
     return Plan(
@@ -364,6 +365,36 @@ def _flows(tiers: list[TierPlan], ingress: Ingress, pooler: Pooler | None,
 G = SecretGenerator
 
 
+def _challenge_secrets(topo: Topology, policy: Policy) -> tuple[Secret, ...]:
+    """Edition C serves tenants at {ref}.<domain>: a wildcard certificate by DNS-01, with a
+    credential the platform issues that may only write the domain's challenge records."""
+    challenge = traits(topo.platform).dns_challenge
+    if not policy.multi_tenant or challenge is None:
+        return ()
+    return tuple(Secret(name, G.PLATFORM, f"DNS-01 credential for tenant certificates ({var}, {challenge.provider})")
+                 for var, name in challenge.env)
+
+
+def ensure_deployable(plan: Plan) -> Plan:
+    """The plan, or SettingsError with every `deployment_problems` line."""
+    problems = deployment_problems(plan)
+    if problems:
+        raise SettingsError("stack settings", problems)
+    return plan
+
+
+def deployment_problems(plan: Plan) -> list[str]:
+    """What stops this plan from running at all, though it can be explained: one line each."""
+    problems = []
+    if plan.policy.multi_tenant and not plan.settings.domain:
+        problems.append("domain: edition C serves each tenant at {ref}.<domain> (a wildcard DNS record and "
+                        "certificate); set reactor-infra:domain, e.g. api.example.com")
+    if plan.policy.multi_tenant and plan.traits.dns_challenge is None:
+        problems.append(f"edition C needs wildcard certificates by DNS-01, which @{plan.topology.platform} "
+                        "cannot issue yet")
+    return problems
+
+
 def _secrets(vault: VaultMode, seal: Seal | None, pooler: Pooler | None, has_nats: bool,
              tiers: list[TierPlan]) -> tuple[Secret, ...]:
     s = [
@@ -388,7 +419,7 @@ def _secrets(vault: VaultMode, seal: Seal | None, pooler: Pooler | None, has_nat
             s.append(Secret("supavisor-secret-key-base", G.TOKEN, "Supavisor SECRET_KEY_BASE"))
             s.append(Secret("supavisor-vault-enc-key", G.TOKEN, "Supavisor VAULT_ENC_KEY"))
     if has_nats:
-        s.append(Secret("nats-app-password", G.PASSWORD, "NATS client credentials for reactor-server"))
+        # no client password: reactor-server's NATS settings cannot carry one (config.rs:921-943)
         if any(t.replicas.max > 1 and S.NATS in t.services for t in tiers):
             s.append(Secret("nats-cluster-password", G.PASSWORD, "NATS cluster route credentials"))
     return tuple(s)

@@ -13,7 +13,7 @@ import pulumi
 
 from .errors import SettingsError
 from .layout import Plan
-from .plan import build_plan
+from .plan import build_plan, ensure_deployable
 from .platforms import Platform, for_topology
 from .settings import CONFIG_NAMESPACE, StackSettings, allowed_keys, load_settings
 from .token import Topology, parse
@@ -21,7 +21,7 @@ from .token import Topology, parse
 
 def run(topology: Topology, settings: StackSettings | None = None, platform: Platform | None = None) -> Plan:
     """Build the plan, let the platform create its resources, export what users need."""
-    plan = build_plan(topology, settings, stack=pulumi.get_stack())
+    plan = ensure_deployable(build_plan(topology, settings, stack=pulumi.get_stack()))
     platform = platform or for_topology(topology)
     deployment = platform.deploy(plan)
     pulumi.export("token", topology.token)

@@ -358,13 +358,13 @@ def render(token: str | Topology | None = None, settings: StackSettings | None =
     it (a given token wins over the file's). `platform` injects a Platform object instead of
     the installed plugin (tests). Raises UserError for bad input, OperationError when the
     program fails; never leaves Pulumi's global state behind."""
-    from .plan import build_plan
+    from .plan import build_plan, ensure_deployable
 
     if stack_file is not None:
         return render_stack_file(stack_file, token=token, platform=platform)
     topology = parse(token or "") if not isinstance(token, Topology) else token
     platform = platform or for_topology(topology)  # a missing plugin is said before Pulumi starts
-    region = build_plan(topology, settings).primary_region  # bad settings are said here too
+    region = ensure_deployable(build_plan(topology, settings)).primary_region  # bad settings are said here too
     program = _program()
     context = contextvars.copy_context()
     return context.run(_run_in_context, topology, stack or topology.slug, region,
@@ -380,7 +380,7 @@ def render_stack_file(path: str | Path, token: str | Topology | None = None, *,
 
     import yaml
 
-    from .plan import build_plan
+    from .plan import build_plan, ensure_deployable
     from .settings import CONFIG_NAMESPACE, read_stack_file
 
     given = str(token) if token is not None else None
@@ -390,7 +390,7 @@ def render_stack_file(path: str | Path, token: str | Topology | None = None, *,
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     config = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (doc.get("config") or {}).items()}
     config[f"{CONFIG_NAMESPACE}:token"] = stack_file.topology.token
-    region = build_plan(stack_file.topology, stack_file.settings).primary_region
+    region = ensure_deployable(build_plan(stack_file.topology, stack_file.settings)).primary_region
     context = contextvars.copy_context()
     return context.run(_run_in_context, stack_file.topology, stack_file.name, region,
                        lambda: program.main(platform), config, platform)

@@ -114,6 +114,18 @@ class Need:
 
 
 @dataclass(frozen=True, slots=True)
+class Sidecar:
+    """A helper process that runs in its service's network namespace, from the service's image:
+    it sees the service's loopback. `publish` is a port published on the host's loopback only
+    (where only the node's operators reach it); it listens on `listens`."""
+
+    name: str
+    command: tuple[str, ...]  # the whole command line (the image's entrypoint is replaced)
+    listens: int
+    publish: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceSpec:
     service: Service
     image: str
@@ -130,6 +142,7 @@ class ServiceSpec:
     stop_grace_s: int = 10
     # needs the node's cloud identity at start (an auto-unseal KMS); nothing else may reach it
     cloud_identity: bool = False
+    sidecars: tuple[Sidecar, ...] = ()
 
     @property
     def stateful(self) -> bool:

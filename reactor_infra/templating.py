@@ -2,7 +2,7 @@
 
 Each function takes a `Plan` plus the few facts only a platform knows (addresses, names) and
 returns the file's text: same input, byte-identical output. No secret value is ever written:
-secrets are references the program resolves at boot (`$NATS_APP_PASSWORD` in nats.conf, env
+secrets are references the program resolves at boot (`$NATS_CLUSTER_PASSWORD` in nats.conf, env
 files written to a tmpfs by a boot step in compose, the node's cloud identity for a KMS seal).
 
 The text configs are Jinja2 templates (`templates/` in a checkout, `reactor_infra/_templates`
@@ -101,6 +101,14 @@ def _is_ip(site_address: str) -> bool:
     return True
 
 
+def _wildcard(site: str, provider: str | None) -> str | None:
+    if provider is None:
+        return None
+    if _hostless(site) or _is_ip(site) or site.startswith("http://"):
+        raise ValueError(f"a wildcard certificate needs a domain as the site address, not {site!r}")
+    return _token(provider, "wildcard_dns")
+
+
 def _upstream(address: str) -> str:
     if address.startswith("https://"):
         raise ValueError(f"upstream {address!r}: reactor-server speaks plain HTTP; give host:port")
@@ -108,7 +116,8 @@ def _upstream(address: str) -> str:
 
 
 def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: bool,
-              acme_email: str | None = None, ask_url: str = f"http://localhost:{GATEWAY_PORT}/ask") -> str:
+              acme_email: str | None = None, ask_url: str = f"http://localhost:{GATEWAY_PORT}/ask",
+              wildcard_dns: str | None = None) -> str:
     """The Caddyfile of the ingress: TLS, reverse proxy to reactor-server, admin paths blocked.
 
     `site_address` decides how TLS behaves (Caddy's automatic HTTPS):
@@ -120,6 +129,9 @@ def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: b
     `upstreams` are reactor-server `host:port`s (plain HTTP, health-checked on `/health`).
     `gateway=True` (gateway-server beside Caddy) adds on-demand TLS asking `ask_url` (gateway-server's
     /ask) and, for a domain site, a catch-all `https://` site for tenant and custom domains.
+    `wildcard_dns` (a caddy-dns provider, e.g. `route53`): a `*.<site>` site whose wildcard
+    certificate is proved by DNS-01 (tenant hosts `{ref}.<domain>`; the provider's credentials
+    come from Caddy's environment); the Caddy build must carry that module.
     Caddy's admin API stays on localhost:2019, inside Caddy's own network namespace only.
     """
     site = _token(site_address, "site_address")
@@ -141,13 +153,14 @@ def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: b
         on_demand_site=hostless_tls,
         ask_url=_token(ask_url, "ask_url"),
         catch_all=gateway and not _hostless(site) and not _is_ip(site) and not plain_http,
+        wildcard_dns=_wildcard(site, wildcard_dns),
     )
 
 
 # --- NATS -------------------------------------------------------------------------------------
 
-NATS_APP_USER, NATS_ROUTE_USER = "reactor", "route"
-NATS_APP_PASSWORD_ENV, NATS_CLUSTER_PASSWORD_ENV = "NATS_APP_PASSWORD", "NATS_CLUSTER_PASSWORD"
+NATS_ROUTE_USER = "route"
+NATS_CLUSTER_PASSWORD_ENV = "NATS_CLUSTER_PASSWORD"
 
 
 def _route_var(index: int) -> str:
@@ -170,7 +183,8 @@ def _route_host(route: str) -> str:
 def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
               store_dir: str = "/data/jetstream", monitor_host: str = "127.0.0.1") -> str:
     """nats.conf for one NATS server with JetStream: clients on 4222 (user `reactor`, password
-    `$NATS_APP_PASSWORD`), monitoring on `monitor_host`:8222 (loopback by default: never a link).
+    no credentials: the runtime cannot send any; only the plan's links reach it), monitoring on
+    `monitor_host`:8222 (loopback by default: never a link).
 
     `cluster=True`: cluster `<stack>` on 6222, route user `route` / `$NATS_CLUSTER_PASSWORD`;
     `routes` are the *other* servers (`host` or `host:port`), each read from `$NATS_ROUTE_<n>`
@@ -185,7 +199,6 @@ def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
         server_name=_token(server_name, "server_name"),
         client_port=NATS_CLIENT, routes_port=NATS_ROUTES, monitor_port=NATS_MONITOR,
         monitor_host=_token(monitor_host, "monitor_host"), store_dir=store_dir,
-        app_user=NATS_APP_USER, app_password_env=NATS_APP_PASSWORD_ENV,
         cluster=cluster, cluster_name=naming.prefix(plan), route_user=NATS_ROUTE_USER,
         cluster_password_env=NATS_CLUSTER_PASSWORD_ENV,
         route_vars=list(nats_route_env(routes)),
@@ -275,21 +288,43 @@ def _comment(lines: Sequence[str]) -> str:
     return "".join(f"# {line}\n" for line in lines)
 
 
+# --- the metadata guard (cloud VMs) ---------------------------------------------------------
+
+METADATA_ADDRESS = "169.254.169.254"  # the instance metadata service on AWS, GCP and Azure
+METADATA_CHAIN = "REACTOR-METADATA"
+METADATA_GUARD_UNIT = "reactor-metadata-guard.service"
+
+
+def metadata_guard(plan: Plan, *, allowed: Sequence[str], script_path: str) -> tuple[str, dict[str, str]]:
+    """(script, units): iptables rules that let only the containers at `allowed` (the services
+    that need the node's cloud identity, at their fixed addresses) reach the metadata service,
+    and the oneshot unit that installs them after Docker and before reactor.service."""
+    for address in allowed:
+        ipaddress.IPv4Address(address)
+    script = _render("metadata-guard.sh.j2", plan, allowed=list(allowed), metadata=METADATA_ADDRESS,
+                     chain=METADATA_CHAIN)
+    unit = _render("metadata-guard.service.j2", plan, unit_name=METADATA_GUARD_UNIT,
+                   script=_token(script_path, "script_path"))
+    return script, {METADATA_GUARD_UNIT: unit}
+
+
 # --- systemd and cloud-init ------------------------------------------------------------------
 
 DEFAULT_COMPOSE_COMMAND = "/usr/bin/docker compose"
 
 
 def systemd_units(plan: Plan, *, compose_dir: str, pre_start: list[str] | None = None,
-                  compose_command: str = DEFAULT_COMPOSE_COMMAND) -> dict[str, str]:
+                  compose_command: str = DEFAULT_COMPOSE_COMMAND, requires: Sequence[str] = ()) -> dict[str, str]:
     """Unit file name -> content: `reactor.service` runs the node's compose project in the
     foreground (restarted by systemd). `pre_start` commands run first, e.g. the platform's
-    step that fetches secrets into /run/reactor; a leading `-` tolerates their failure."""
+    step that fetches secrets into /run/reactor; a leading `-` tolerates their failure.
+    `requires`: units that must be up first (e.g. the metadata guard)."""
     if any("\n" in c for c in pre_start or []):
         raise ValueError("pre_start: one command per entry, without newlines")
     compose = f"{compose_command} -p {_token(plan.settings.project_name, 'project')} -f {compose_dir}/compose.yaml"
     text = _render("reactor.service.j2", plan, unit_name="reactor.service", compose_dir=_token(compose_dir, "compose_dir"),
-                   compose=compose, pre_start=list(pre_start or []))
+                   compose=compose, pre_start=list(pre_start or []),
+                   requires=[_token(u, "requires") for u in requires])
     return {"reactor.service": text}
 
 

@@ -29,6 +29,15 @@ class ObjectStore:
 
 
 @dataclass(frozen=True, slots=True)
+class DnsChallenge:
+    """How Caddy proves a wildcard name (DNS-01) on this platform: its caddy-dns module and the
+    credential variables the module reads -> the Plan secret the platform issues for each."""
+
+    provider: str
+    env: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PlatformTraits:
     one_host: bool
     managed_database: bool
@@ -37,6 +46,8 @@ class PlatformTraits:
     bind_host: str
     default_regions: tuple[str, ...]
     regions: frozenset[str] | None
+    # wildcard certificates for tenant hosts (edition C); None: the platform has no way yet
+    dns_challenge: DnsChallenge | None = None
 
 
 # AWS commercial, GovCloud and China partitions (2026).
@@ -92,7 +103,10 @@ TRAITS: dict[Platform, PlatformTraits] = {
     Platform.AWS: PlatformTraits(
         one_host=False, managed_database=True, kms_seal="awskms",
         object_store=ObjectStore(endpoint=None, region=None),
-        bind_host="0.0.0.0", default_regions=("us-east-1", "us-west-2"), regions=AWS_REGIONS),
+        bind_host="0.0.0.0", default_regions=("us-east-1", "us-west-2"), regions=AWS_REGIONS,
+        # Route53, with an IAM user's key that may only write the zone's _acme-challenge records
+        dns_challenge=DnsChallenge("route53", (("AWS_ACCESS_KEY_ID", "dns-challenge-key-id"),
+                                               ("AWS_SECRET_ACCESS_KEY", "dns-challenge-secret")))),
     Platform.GCP: PlatformTraits(
         one_host=False, managed_database=True, kms_seal="gcpckms",
         object_store=ObjectStore(endpoint="https://storage.googleapis.com", region="auto"),  # XML API, HMAC keys

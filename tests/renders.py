@@ -1,5 +1,7 @@
 """Offline renders shared by the test modules of one process: each token (with its settings and
-stack name) renders once per process, whoever asks first."""
+stack name) renders once per process, whoever asks first. Edition C cannot be deployed without a
+domain (tenants live at {ref}.<domain>), so a C token asked for without settings renders with
+the domain `C_DOMAIN`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,13 @@ from reactor_infra.render import render
 from reactor_infra.settings import load_settings
 
 
+C_DOMAIN = "api.example.com"
+
+
+def default_settings(token: str) -> dict[str, Any] | None:
+    return {"domain": C_DOMAIN} if token.startswith("C") else None
+
+
 @lru_cache(maxsize=None)
 def _render(token: str, settings_json: str, stack: str | None) -> tuple[ResourceGraph, str]:
     settings = load_settings(json.loads(settings_json)) if settings_json != "null" else None
@@ -20,11 +29,11 @@ def _render(token: str, settings_json: str, stack: str | None) -> tuple[Resource
 
 
 def rendered(token: str, settings: dict[str, Any] | None = None, stack: str | None = None) -> ResourceGraph:
-    return _render(token, json.dumps(settings, sort_keys=True), stack)[0]
+    return _render(token, json.dumps(settings or default_settings(token), sort_keys=True), stack)[0]
 
 
 def rendered_json(token: str, settings: dict[str, Any] | None = None, stack: str | None = None) -> str:
-    return _render(token, json.dumps(settings, sort_keys=True), stack)[1]
+    return _render(token, json.dumps(settings or default_settings(token), sort_keys=True), stack)[1]
 
 
 def resources(token: str, type_: str | None = None, settings: dict[str, Any] | None = None) -> list[dict]:

@@ -10,7 +10,7 @@ import yaml
 from tools import node_specs, run, write
 
 from reactor_infra import compose
-from reactor_infra.layout import Plan
+from reactor_infra.layout import Plan, Service
 from reactor_infra.plan import build_plan
 from reactor_infra.settings import StackSettings
 from reactor_infra.token import parse, valid_topologies
@@ -73,22 +73,45 @@ def _services(p: Plan) -> dict:
 def test_size_1_publishes_reactor_on_loopback_only():
     for p in (q for q in single_node_plans() if q.topology.size == 1):
         services = _services(p)
-        assert services["reactor-server"]["ports"] == ["127.0.0.1:8000:8000"]
+        assert services["reactor-server"]["ports"] == ["127.0.0.1:8000:8000", "127.0.0.1:9901:9901"]
         assert [n for n, s in services.items() if "ports" in s] == ["reactor-server"]
 
 
-def test_size_2_publishes_only_caddy_on_80_and_443():
+def test_size_2_publishes_only_caddy_on_80_and_443_to_the_world():
     for p in (q for q in single_node_plans() if q.topology.size == 2):
         services = _services(p)
-        assert {n: s["ports"] for n, s in services.items() if "ports" in s} == {"caddy": ["80:80", "443:443"]}
-        assert set(services) - {"openbao-ready"} == {str(s) for s in p.app_tier.services}
+        ports = {n: s["ports"] for n, s in services.items() if "ports" in s}
+        assert ports == {"caddy": ["80:80", "443:443"], "reactor-server": ["127.0.0.1:9901:9901"]}
+        assert set(services) - {"openbao-ready", "reactor-server-admin"} == {str(s) for s in p.app_tier.services}
+
+
+def test_the_admin_forwarder_turns_the_hosts_loopback_into_reactor_servers_loopback():
+    """/_admin answers only loopback peers: the forwarder in reactor-server's namespace accepts
+    connections from the bridge's gateway (the host's published loopback port) and no one else."""
+    services = _services(plan("O2@aws"))
+    admin = services["reactor-server-admin"]
+    assert admin["network_mode"] == "service:reactor-server"
+    assert admin["entrypoint"] == ["socat", f"TCP-LISTEN:9901,fork,reuseaddr,range={compose.NODE_GATEWAY}/32",
+                                   "TCP:127.0.0.1:8000"]
+    assert "127.0.0.1:9901:9901" in services["reactor-server"]["ports"]
+
+
+def test_only_openbao_gets_a_fixed_address_for_the_metadata_guard():
+    p = plan("O2@aws")
+    services = _services(p)
+    assert compose.identity_addresses(node_specs(p)) == {Service.OPENBAO: "172.30.0.10"}
+    assert services["openbao"]["networks"] == {"default": {"ipv4_address": "172.30.0.10"}}
+    assert not any("networks" in s for n, s in services.items() if n != "openbao")
+    doc = yaml.safe_load(compose_of(p))
+    assert doc["networks"]["default"]["ipam"]["config"] == [{"subnet": "172.30.0.0/24", "gateway": "172.30.0.1"}]
+    assert compose.identity_addresses(node_specs(plan("O1@local"))) == {}
 
 
 def test_every_dependency_waited_for_has_a_healthcheck():
     for p in single_node_plans():
         services = _services(p)
         for name, service in services.items():
-            if name.endswith("-ready"):
+            if name.endswith(("-ready", "-admin")):
                 continue
             assert service["healthcheck"]["test"][0] == "CMD", name
             for dep, cond in service.get("depends_on", {}).items():

@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from renders import rendered
+from renders import default_settings, rendered
 
 from reactor_infra.conformance import Granularity, expected_rules, generated_values, problems
 from reactor_infra.graph import ResourceGraph
 from reactor_infra.layout import Service
 from reactor_infra.plan import build_plan
 from reactor_infra.platforms import available, load
+from reactor_infra.settings import load_settings
 from reactor_infra.token import Platform, parse, valid_topologies
 
 
@@ -41,7 +42,8 @@ def test_every_installed_platform_is_under_the_suite():
 def test_render_conforms_to_the_plan(token):
     topology = parse(token)
     readings = load(topology.platform.value).conformance()
-    assert problems(build_plan(topology), rendered(token), readings) == []
+    settings = load_settings(default_settings(token)) if default_settings(token) else None
+    assert problems(build_plan(topology, settings), rendered(token), readings) == []
 
 
 # --- controls: each property, broken on purpose, is caught -----------------------------------

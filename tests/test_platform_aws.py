@@ -14,6 +14,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 from matrix import every
 
 from reactor_infra.errors import SettingsError
@@ -21,8 +22,9 @@ from reactor_infra.layout import INTERNET
 from reactor_infra.plan import build_plan
 from reactor_infra.conformance import generated_values
 from reactor_infra.platforms import Deployment, Platform, load
+from reactor_infra.render import render as render_graph
 from renders import rendered as _rendered
-from renders import rendered_json
+from renders import default_settings, rendered_json
 from reactor_infra.settings import load_settings, read_stack_file
 from reactor_infra.token import Modifier, parse, valid_topologies
 from reactor_infra.token import Platform as Platform_
@@ -123,6 +125,11 @@ def resources(token: str, type_: str | None = None, settings: dict | None = None
     return [r for r in doc["resources"] if type_ is None or r["type"] == type_]
 
 
+def one_in(graph, type_: str) -> dict:
+    (found,) = graph.find(type_)
+    return dict(found.inputs)
+
+
 def one(token: str, type_: str) -> dict:
     (found,) = resources(token, type_)
     return found
@@ -195,10 +202,34 @@ def test_no_ssh_key_and_no_public_ip_but_the_elastic_ip(token):
 
 
 @pytest.mark.parametrize("token", TOKENS)
-def test_imdsv2_is_required(token):
+def test_imdsv2_is_required_and_only_the_guarded_openbao_container_reaches_the_role(token):
+    """The awskms seal needs the instance role inside OpenBao's container: hop limit 2, and the
+    node's metadata guard lets only OpenBao's fixed address through (shamir: 1, no guard)."""
     graph = rendered(token)[0]
     assert graph.has_resource(INSTANCE, metadataOptions={"httpTokens": "required", "httpEndpoint": "enabled"})
-    assert one(token, INSTANCE)["inputs"]["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    hops = one(token, INSTANCE)["inputs"]["metadataOptions"]["httpPutResponseHopLimit"]
+    doc = yaml.safe_load(user_data_of(token))
+    files = {f["path"]: f["content"] for f in doc["write_files"]}
+    guard = files.get("/usr/local/sbin/reactor-metadata-guard", "")
+    assert hops == 2 and "-s 172.30.0.10/32 -j RETURN" in guard
+    assert guard.count("-j RETURN") == 1
+    unit = files["/etc/systemd/system/reactor.service"]
+    assert "reactor-metadata-guard.service" in unit.split("After=", 1)[1].splitlines()[0]
+    shamir = rendered(token, {**(default_settings(token) or {}), "vault_seal": "shamir"})[0]
+    assert one_in(shamir, INSTANCE)["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    assert "reactor-metadata-guard" not in one_in(shamir, INSTANCE)["userData"]
+
+
+def test_a_changed_config_replaces_the_node_and_keeps_its_data():
+    """cloud-init runs once per instance: user data changes replace the instance (old one
+    first, so the data volume can move), while the volume, address and keys stay."""
+    instance = one("E2@aws", INSTANCE)
+    assert instance["inputs"]["userDataReplaceOnChange"] is True
+    assert instance["delete_before_replace"] is True and instance["protect"] is False
+    assert not instance["inputs"].get("disableApiTermination")
+    (attachment,) = resources("E2@aws", ATTACHMENT)
+    assert attachment["delete_before_replace"] is True
+    assert one("E2@aws", VOLUME)["protect"] is True
 
 
 @pytest.mark.parametrize("token", TOKENS)
@@ -258,7 +289,7 @@ def test_explicit_provider_in_the_plans_region(token):
 
 # --- protection -----------------------------------------------------------------------------
 
-STATEFUL = (VOLUME, INSTANCE, KMS_KEY, PARAMETER, EIP)
+STATEFUL = (VOLUME, KMS_KEY, PARAMETER, EIP)  # the instance is cattle (test above)
 
 
 @pytest.mark.parametrize("token", TOKENS)
@@ -268,8 +299,7 @@ def test_editions_e_and_c_protect_stateful_resources_and_o_does_not(token):
     for type_ in STATEFUL:
         for r in resources(token, type_):
             assert bool(r.get("protect")) is protect, (type_, r["name"])
-    instance = one(token, INSTANCE)["inputs"]
-    assert bool(instance.get("disableApiTermination")) is protect
+    assert one(token, INSTANCE)["protect"] is False  # cattle: replaced when its config changes
     assert bool(one(token, VOLUME)["inputs"].get("finalSnapshot")) is protect
 
 
@@ -307,7 +337,30 @@ def test_every_taggable_resource_is_tagged(token):
 
 @pytest.mark.parametrize("token", TOKENS)
 def test_no_dns_record_without_a_domain(token):
+    if token.startswith("C"):
+        with pytest.raises(SettingsError, match="edition C serves each tenant"):
+            render_graph(token)
+        return
     assert rendered(token)[0].count_of(RECORD) == 0
+
+
+def test_edition_c_answers_tenant_hosts_with_a_wildcard_record_and_a_dns_01_certificate():
+    graph = rendered("C2@aws", {"domain": DOMAIN, "extras": {"aws": {"hosted_zone_id": "Z0123456789ABCDEFGHIJ"}}})[0]
+    assert graph.has_resource(RECORD, name=f"*.{DOMAIN}", type="A", zoneId="Z0123456789ABCDEFGHIJ")
+    user_data = one_in(graph, INSTANCE)["userData"]
+    caddyfile = {f["path"]: f["content"] for f in yaml.safe_load(user_data)["write_files"]}["/opt/reactor/Caddyfile"]
+    assert f"*.{DOMAIN} {{" in caddyfile and "dns route53" in caddyfile
+    # Caddy's credential: an IAM user that may only write the challenge record, kept as secrets
+    (policy,) = graph.find("aws:iam/userPolicy:UserPolicy")
+    doc = json.loads(policy.inputs["policy"])
+    (write,) = [s for s in doc["Statement"] if s["Action"] == "route53:ChangeResourceRecordSets"]
+    assert write["Resource"] == "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"
+    assert write["Condition"]["ForAllValues:StringEquals"] == {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [f"_acme-challenge.{DOMAIN}"],
+        "route53:ChangeResourceRecordSetsRecordTypes": ["TXT"]}
+    params = {r.inputs["name"]: r for r in graph.find(PARAMETER)}
+    assert params["/c2-aws/dns-challenge-secret"].inputs["value"] == SECRET
+    assert "AWS_SECRET_ACCESS_KEY" in user_data  # written into caddy.env at boot, from SSM
 
 
 def test_a_record_points_the_domain_at_the_elastic_ip():
@@ -329,12 +382,14 @@ def fake_values(token: str) -> list[str]:
 
 @pytest.mark.parametrize("token", TOKENS)
 def test_every_generated_plan_secret_is_a_random_resource_and_a_secure_parameter(token):
-    plan = build_plan(parse(token))
+    plan = build_plan(parse(token), load_settings(default_settings(token) or {}))
     randoms = {r["name"] for r in resources(token) if r["type"].startswith("random:")}
     params = {r["inputs"]["name"]: r for r in resources(token, PARAMETER)}
     for secret in plan.secrets:
         name = f"/{plan.stack}/{secret.name}"
-        if secret.generator != "init":
+        if secret.generator == "platform":  # issued by the platform (an access key), not generated
+            assert name in params
+        elif secret.generator != "init":
             assert f"secrets-{secret.name}" in randoms
             assert name in params
         elif secret.env is None:
@@ -487,14 +542,14 @@ def test_security_groups_are_exactly_the_links_of_every_aws_plan():
     """One ingress rule per link, tier to tier by group reference (never a CIDR open to the
     world), egress to anywhere only for the tiers the Plan lets call out."""
     from reactor_infra.conformance import Granularity, expected_egress, expected_rules
-    from reactor_infra.render import render as render_graph
     from reactor_infra_aws.conformance import AwsReadings
 
     readings, platform = AwsReadings(), _FirewallOnly()
 
     def check(topology):
-        plan = build_plan(topology)
-        graph = render_graph(topology, platform=platform)
+        settings = load_settings({"domain": "api.example.com"})
+        plan = build_plan(topology, settings)
+        graph = render_graph(topology, settings, platform=platform)
         assert readings.rules(graph) == expected_rules(plan, Granularity.TIER_PORT)
         assert readings.egress(graph) == expected_egress(plan, Granularity.TIER_PORT)
 

@@ -43,9 +43,17 @@ IMAGE = "docker:index/remoteImage:RemoteImage"
 SECRET = "[secret]"
 
 
+def _labels(container: dict) -> dict[str, str]:
+    return {lab["label"]: lab["value"] for lab in container["inputs"].get("labels", [])}
+
+
 def containers(token: str) -> dict[str, dict]:
-    """Containers by their Docker name."""
-    return {r["inputs"]["name"]: r for r in resources(token, CONTAINER)}
+    """The containers of planned services by their Docker name (sidecars apart)."""
+    return {r["inputs"]["name"]: r for r in resources(token, CONTAINER) if "reactor-infra.service" in _labels(r)}
+
+
+def sidecars(token: str) -> dict[str, dict]:
+    return {r["inputs"]["name"]: r for r in resources(token, CONTAINER) if "reactor-infra.sidecar" in _labels(r)}
 
 
 def planned(token: str) -> list[tuple[str, str]]:
@@ -54,7 +62,12 @@ def planned(token: str) -> list[tuple[str, str]]:
 
 
 def published(container: dict) -> list[dict]:
-    return container["inputs"].get("ports") or []
+    """Ports published beyond the host's loopback."""
+    return [p for p in container["inputs"].get("ports") or [] if p.get("ip") != "127.0.0.1"]
+
+
+def loopback_published(container: dict) -> list[int]:
+    return sorted(p["external"] for p in container["inputs"].get("ports") or [] if p.get("ip") == "127.0.0.1")
 
 
 # --- the matrix -----------------------------------------------------------------------
@@ -75,11 +88,12 @@ def test_render_matches_snapshot(token, snapshot):
 
 @pytest.mark.parametrize("token", [t for t in LOCAL if t[1] == "1"])
 def test_size_1_publishes_nothing_beyond_loopback(token):
-    ports = [p for c in containers(token).values() for p in published(c)]
-    assert ports, "reactor-server is reachable on 127.0.0.1:8000"
-    assert all(p.get("ip") == "127.0.0.1" for p in ports)
+    assert not [p for c in containers(token).values() for p in published(c)]
+    (server,) = [c for n, c in containers(token).items() if n.endswith("-reactor-server")]
+    assert loopback_published(server) == [8000, 9901]
     graph = rendered(token)
-    assert graph.has_resource(CONTAINER, ports=[{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}])
+    assert graph.has_resource(CONTAINER, ports=[{"internal": 8000, "external": 8000, "ip": "127.0.0.1"},
+                                                {"internal": 9901, "external": 9901, "ip": "127.0.0.1"}])
 
 
 @pytest.mark.parametrize("token", LOCAL)
@@ -138,8 +152,19 @@ def test_one_container_per_planned_service(token):
     plan = build_plan(parse(token))
     expected = {f"{plan.stack}-{t}-{s}" for t, s in planned(token)}
     assert set(containers(token)) == expected
-    assert rendered(token).count_of(CONTAINER) == len(planned(token))
+    assert rendered(token).count_of(CONTAINER) == len(planned(token)) + len(sidecars(token))
+    assert len(sidecars(token)) == 1  # the admin forwarder
     assert rendered(token).count_of(IMAGE) == len(planned(token))
+
+
+@pytest.mark.parametrize("token", LOCAL)
+def test_the_admin_forwarder_shares_reactor_servers_namespace_and_only_loopback_reaches_it(token):
+    (server,) = [c for n, c in containers(token).items() if n.endswith("-reactor-server")]
+    (admin,) = sidecars(token).values()
+    assert admin["inputs"]["entrypoints"][:2] == ["socat", "TCP-LISTEN:9901,fork,reuseaddr"]
+    assert admin["inputs"]["entrypoints"][2] == "TCP:127.0.0.1:8000"
+    assert server["urn"] in admin["dependencies"]
+    assert 9901 in loopback_published(server)
 
 
 @pytest.mark.parametrize("token", LOCAL)

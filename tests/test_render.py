@@ -113,8 +113,14 @@ def test_two_renders_are_byte_identical_and_do_not_leak_state():
 
 DIGESTS = """
 import hashlib, json, sys
+sys.path.insert(0, "tests")
+from renders import default_settings
 from reactor_infra.render import render
-print(json.dumps({t: hashlib.sha256(render(t).to_json().encode()).hexdigest() for t in sys.argv[1:]}))
+from reactor_infra.settings import load_settings
+def one(t):
+    settings = default_settings(t)
+    return render(t, load_settings(settings) if settings else None).to_json()
+print(json.dumps({t: hashlib.sha256(one(t).encode()).hexdigest() for t in sys.argv[1:]}))
 """
 
 

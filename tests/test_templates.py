@@ -28,7 +28,7 @@ from reactor_infra.token import parse, valid_topologies
 pytestmark = pytest.mark.tools
 
 DOMAIN = StackSettings(domain="api.example.com", acme_email="ops@example.com")
-NATS_ENV = {"NATS_APP_PASSWORD": "app-pw", "NATS_CLUSTER_PASSWORD": "route-pw",
+NATS_ENV = {"NATS_CLUSTER_PASSWORD": "route-pw",
             "NATS_ROUTE_1": "nats-route://route:route-pw@nats-1.internal:6222",
             "NATS_ROUTE_2": "nats-route://route:route-pw@nats-2.internal:6222"}
 
@@ -260,10 +260,42 @@ def test_nats_server_accepts_each_conf(tmp_path, name):
     assert result.ok, result.output
 
 
-def test_nats_credentials_are_references_that_must_be_set(tmp_path):
+def test_nats_route_credentials_are_references_that_must_be_set(tmp_path):
     path = write(tmp_path, "nats.conf", nats_confs()["cluster"])
     result = run(["nats-server", "-t", "-c", str(path)], cwd=tmp_path)
-    assert not result.ok and "NATS_APP_PASSWORD" in result.output
+    assert not result.ok and "NATS_CLUSTER_PASSWORD" in result.output
+
+
+def test_a_client_with_no_credentials_connects_as_reactor_server_would(tmp_path):
+    """reactor-server's NATS settings carry no user or password: the server must take a client
+    that sends none (access is the plan's links, not a password the runtime cannot send)."""
+    import socket
+
+    port = _free_port()
+    conf = t.nats_conf(plan("E4@aws"), server_name="infra-0", routes=[], cluster=False,
+                       store_dir=str(tmp_path / "js")).replace("listen: 0.0.0.0:4222", f"listen: 127.0.0.1:{port}")
+    conf = conf.replace("http: 127.0.0.1:8222", f"http: 127.0.0.1:{_free_port()}")
+    path = write(tmp_path, "nats.conf", conf)
+    server = subprocess.Popen([require("nats-server"), "-c", str(path)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.STDOUT)
+    try:
+        for _ in range(50):
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        with sock:
+            info = sock.recv(4096).decode()
+            assert info.startswith("INFO ") and '"auth_required":true' not in info
+            sock.sendall(b'CONNECT {"verbose":true,"pedantic":false,"name":"reactor-server"}\r\nPING\r\n')
+            answer = b""
+            while b"PONG" not in answer and b"-ERR" not in answer:
+                answer += sock.recv(4096)
+            assert b"+OK" in answer and b"PONG" in answer, answer
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def test_nats_server_rejects_a_broken_conf(tmp_path):

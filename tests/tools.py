@@ -76,9 +76,8 @@ def systemd_problems(output: str) -> list[str]:
 def node_specs(plan, services=None, site_address: str = "api.example.com"):
     """The catalogue's specs for one node where services reach each other by their own names
     (a compose project), with the plan's offline endpoints."""
-    from reactor_infra import catalogue
+    from reactor_infra import catalogue, compose
     from reactor_infra.reactor_toml import default_endpoints
 
-    placement = catalogue.Placement(endpoints=default_endpoints(plan), hosts={s: str(s) for s in plan.services},
-                                    site_address=site_address)
+    placement = compose.placement(plan, default_endpoints(plan), site_address)
     return catalogue.specs(plan, placement, services if services is not None else plan.app_tier.services)

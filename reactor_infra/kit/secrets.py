@@ -22,11 +22,22 @@ class SecretFlow:
 
     values: dict[str, pulumi.Output[str] | None]
 
-    def create_secrets(self, plan: Plan) -> dict[str, pulumi.Output[str] | None]:
+    def create_secrets(self, plan: Plan, issued: dict[str, pulumi.Output[str]] | None = None
+                       ) -> dict[str, pulumi.Output[str] | None]:
+        """`issued`: the values of the plan's PLATFORM secrets, made by the platform (an access
+        key); stored like generated ones."""
         self.values = {}
+        issued = issued or {}
         for secret in plan.secrets:
             if secret.generator is SecretGenerator.INIT:
                 self.values[secret.name] = self.reserve(plan, secret)
+                continue
+            if secret.generator is SecretGenerator.PLATFORM:
+                if secret.name not in issued:
+                    raise ValueError(f"the platform issued no value for the secret {secret.name}")
+                value = pulumi.Output.secret(issued[secret.name])
+                self.store(plan, secret, value)
+                self.values[secret.name] = value
                 continue
             value = random_secrets.generate(
                 f"{self._name}-{secret.name}", secret,  # type: ignore[attr-defined]

@@ -22,6 +22,8 @@ INSTANCE = "aws:ec2/instance:Instance"
 ANYWHERE = ("0.0.0.0/0", "::/0")
 # inputs that hold a physical name, by resource type (default: `name`)
 NAME_INPUTS = {"aws:s3/bucketV2:BucketV2": "bucket", "aws:rds/instance:Instance": "identifier"}
+# types whose `name` is not ours to choose (a DNS record is named by the stack's domain)
+NOT_OUR_NAMES = frozenset({"aws:route53/record:Record"})
 
 
 def _group_tier(graph: ResourceGraph, rule: Resource, key: str) -> str | None:
@@ -68,7 +70,7 @@ class AwsReadings(Readings):
     def physical_names(self, graph: ResourceGraph) -> list[str]:
         names = []
         for r in graph.resources:
-            if not r.custom or r.type.startswith("pulumi:providers:"):
+            if not r.custom or r.type.startswith("pulumi:providers:") or r.type in NOT_OUR_NAMES:
                 continue
             value = r.inputs.get(NAME_INPUTS.get(r.type, "name"))
             if isinstance(value, str):

@@ -1,11 +1,16 @@
 """Node: the EC2 instance of a single-node tier, its data volume, and its Elastic IP association.
 
-The instance boots from its user data (cloud-init: Docker, the compose project, the boot
-step that fetches secrets from SSM). IMDSv2 only, with a hop limit of 1 so containers cannot
-borrow the instance role; root and data volumes encrypted. Postgres and OpenBao keep their
-data on a separate EBS volume, so the instance can be replaced without losing it. With
-`protect`, the instance and volume are Pulumi-protected, termination is disabled
-and deleting the volume leaves a final snapshot. The address itself is an `Address`.
+The instance boots from its user data (cloud-init: Docker, the compose project, the boot steps
+that fetch secrets from SSM and guard the metadata service). IMDSv2 only; the hop limit is 1,
+so no container reaches the instance role, unless a service on the node needs it (OpenBao's KMS
+seal): then 2, and the node's metadata guard lets only that service's fixed address through.
+
+The instance is cattle: cloud-init runs once per instance, so a changed config (user data)
+replaces it (`user_data_replace_on_change`), the old one first (`delete_before_replace`: the data
+volume must be detached before the new one can attach it). What must survive is elsewhere and
+protected where the edition protects: the data volume (Postgres, OpenBao, the runtime's files;
+a final snapshot when deleted), the Elastic IP (`Address`), the keys and the secrets. So the
+instance itself is never `protect`ed nor termination-protected: either would block the replace.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class NodeArgs:
     key_name: str | None = None
     # what must exist before the instance boots (e.g. the seal key's alias); default nothing
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    # a container must reach the instance role (the metadata guard picks which); default no
+    containers_need_identity: bool = False
 
 
 class Node(AwsComponent):
@@ -101,7 +108,8 @@ class Node(AwsComponent):
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",  # IMDSv2 only
-                http_put_response_hop_limit=1,  # containers cannot reach the instance role
+                # 1: no container reaches the instance role; 2 when one must (the guard picks which)
+                http_put_response_hop_limit=2 if args.containers_need_identity else 1,
                 instance_metadata_tags="disabled",
             ),
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
@@ -112,13 +120,14 @@ class Node(AwsComponent):
                 delete_on_termination=True,
                 tags=self._tags("root"),
             ),
-            disable_api_termination=self._protected,
             monitoring=self._protected,  # detailed (1-minute) metrics where the edition protects
+            # cloud-init runs once per instance: a changed config reaches the node by a new one
+            user_data_replace_on_change=True,
             tags=self._tags("instance"),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                protect=self._protected,
                 depends_on=[*args.depends_on, *self._key_dependency()],
+                delete_before_replace=True,  # the data volume moves to the new instance
                 # a newer AMI behind the SSM parameter must not replace a running node
                 ignore_changes=["ami"],
             ),
@@ -132,7 +141,8 @@ class Node(AwsComponent):
             instance_id=self.instance.id,
             # stop the instance before detaching, so Postgres never loses its disk while running
             stop_instance_before_detaching=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            # a volume attaches to one instance at a time: detach from the old one first
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
     def _associate_address(self) -> None:

@@ -17,13 +17,14 @@ from typing import ClassVar
 import pulumi
 import pulumi_aws as aws
 
-from reactor_infra.layout import Plan
+from reactor_infra.layout import Plan, SecretGenerator
 from reactor_infra.platforms import Check, Deployment, Platform
 from reactor_infra.reactor_toml import default_endpoints, render_reactor_toml
 
 from . import mocks, userdata
 from .address import Address, AddressArgs
-from .dns import Dns, DnsArgs
+from .dns import Dns, DnsArgs, zone_id_for
+from .dns_challenge import DnsChallenge, DnsChallengeArgs
 from .firewall import Firewall, FirewallArgs
 from .instance_role import InstanceRole, InstanceRoleArgs
 from .keys import Keys, KeysArgs
@@ -97,7 +98,12 @@ class _AwsDeployment:
             plan=plan, vpc_cidr=extras.vpc_cidr, subnet_cidr=extras.subnet_cidr(),
             availability_zone=self.zone), opts)
         firewall = Firewall("firewall", FirewallArgs(plan=plan, vpc_id=network.vpc.id), opts)
-        secrets = Secrets("secrets", SecretsArgs(plan=plan, kms_key=keys.data), opts)
+        domain = plan.settings.domain
+        zone_id = zone_id_for(domain, extras.hosted_zone_id, provider) if domain else None
+        issued = {}
+        if any(s.generator is SecretGenerator.PLATFORM for s in plan.secrets):
+            issued = DnsChallenge("dns-challenge", DnsChallengeArgs(plan=plan, zone_id=zone_id), opts).values
+        secrets = Secrets("secrets", SecretsArgs(plan=plan, kms_key=keys.data, issued=issued), opts)
         identity = InstanceRole(f"{tier.name}-identity", InstanceRoleArgs(
             plan=plan, tier=tier.name.value,
             parameter_arns=[p.arn for p in secrets.parameters.values()],
@@ -131,11 +137,11 @@ class _AwsDeployment:
             root_volume_gb=extras.root_volume_gb,
             kms_key=keys.data,
             key_name=extras.key_name,
+            containers_need_identity=userdata.needs_cloud_identity(plan),
             # the role must be able to read the parameters (and the seal key) when it boots
             depends_on=[secrets, identity, keys]), opts)
         if plan.settings.domain:
-            Dns("dns", DnsArgs(plan=plan, address=address.public_ip,
-                               hosted_zone_id=extras.hosted_zone_id), opts)
+            Dns("dns", DnsArgs(plan=plan, address=address.public_ip, zone_id=zone_id), opts)
 
         return Deployment(
             public_url=endpoints.apply(lambda ep: ep.public_url),

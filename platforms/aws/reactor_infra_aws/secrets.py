@@ -33,6 +33,8 @@ class SecretsArgs:
     plan: Plan  # the secrets come from `plan.secrets`; protect from `plan.policy`
     # customer-managed KMS key for the SecureString parameters; none: the AWS-managed aws/ssm key
     kms_key: aws.kms.Key | None = None
+    # values of the Plan's PLATFORM secrets, issued by other components (an access key); default none
+    issued: dict[str, pulumi.Output[str]] | None = None
 
 
 class Secrets(AwsComponent, SecretFlow):
@@ -43,7 +45,7 @@ class Secrets(AwsComponent, SecretFlow):
         self._name, self._kms_key = name, args.kms_key
         self.parameters: dict[str, aws.ssm.Parameter] = {}
         self.names: dict[str, str] = {}
-        self.create_secrets(args.plan)
+        self.create_secrets(args.plan, args.issued)
         self.register_outputs({"parameters": dict(self.names)})
 
     def store(self, plan: Plan, secret: Secret, value: pulumi.Output[str]) -> None:

@@ -31,9 +31,10 @@ DATA_MOUNT = "/var/lib/docker/volumes"  # compose's named volumes live on the da
 DATA_LABEL = "reactor-data"
 PREPARE_SCRIPT = "/usr/local/sbin/reactor-prepare-node"
 FETCH_SCRIPT = "/usr/local/sbin/reactor-fetch-secrets"
+GUARD_SCRIPT = "/usr/local/sbin/reactor-metadata-guard"
 # Docker Compose v2 plugin (AL2023 packages Docker but not the plugin); verified by its checksum.
 COMPOSE_VERSION = "2.29.7"
-PACKAGES = ["docker"]
+PACKAGES = ["docker", "iptables-nft"]
 
 _REF = re.compile(r"\$\{([a-z0-9-]+)\}")  # service_spec templates: ${secret-name}
 
@@ -52,9 +53,7 @@ class NodeFiles:
 def node_specs(plan: Plan, files: NodeFiles) -> dict[Service, ServiceSpec]:
     """The node's services from the catalogue: compose service names reach each other."""
     seal = {"region": plan.primary_region, "kms_key_id": files.seal_alias} if files.seal_alias else {}
-    placement = catalogue.Placement(
-        endpoints=files.endpoints, hosts={s: str(s) for s in plan.services},
-        site_address=files.site_address, seal_config=seal)
+    placement = compose.placement(plan, files.endpoints, files.site_address, seal)
     return catalogue.specs(plan, placement, plan.app_tier.services)
 
 
@@ -173,6 +172,17 @@ def cloud_config(plan: Plan, files: NodeFiles) -> str:
     node_files[f"{COMPOSE_DIR}/compose.yaml"] = compose.compose_yaml(plan, specs, secrets_dir=SECRETS_DIR)
     node_files[PREPARE_SCRIPT] = prepare_node_script(plan)
     node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files, compose.env_files(specs))
-    units = templating.systemd_units(plan, compose_dir=COMPOSE_DIR, pre_start=[f"/bin/sh {FETCH_SCRIPT}"])
+    units: dict[str, str] = {}
+    identity = compose.identity_addresses(specs)
+    if identity:  # the instance role reaches containers (hop limit 2): only these may use it
+        node_files[GUARD_SCRIPT], units = templating.metadata_guard(
+            plan, allowed=list(identity.values()), script_path=GUARD_SCRIPT)
+    units = {**templating.systemd_units(plan, compose_dir=COMPOSE_DIR, pre_start=[f"/bin/sh {FETCH_SCRIPT}"],
+                                        requires=list(units)), **units}
     return templating.cloud_init(plan, files=node_files, units=units,
                                  pre_commands=[f"/bin/sh {PREPARE_SCRIPT}"], packages=PACKAGES)
+
+
+def needs_cloud_identity(plan: Plan) -> bool:
+    """Whether a container of the node must reach the instance role (OpenBao's KMS seal)."""
+    return any(catalogue.cloud_identity(plan, s) for s in plan.app_tier.services)

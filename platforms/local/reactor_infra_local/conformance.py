@@ -23,6 +23,13 @@ def _service(container: Resource) -> str:
     return found[0] if found else container.inputs.get("name", "?")
 
 
+def _services(graph: ResourceGraph) -> list[Resource]:
+    """The containers that run a planned service (sidecars share a service's namespace and
+    publish nothing of their own)."""
+    return [c for c in graph.find(CONTAINER)
+            if any(lab.get("label") == SERVICE_LABEL for lab in c.inputs.get("labels", []))]
+
+
 def _networks(container: Resource) -> list[str]:
     return [n["name"] for n in container.inputs.get("networksAdvanced", [])]
 
@@ -41,7 +48,7 @@ class LocalReadings(Readings):
     def rules(self, graph: ResourceGraph) -> set[Rule]:
         members: dict[str, set[str]] = {}
         rules: set[Rule] = set()
-        for c in graph.find(CONTAINER):
+        for c in _services(graph):
             for net in _networks(c):
                 members.setdefault(net, set()).add(_service(c))
             for port in c.inputs.get("ports", []):
@@ -55,10 +62,10 @@ class LocalReadings(Readings):
 
     def egress(self, graph: ResourceGraph) -> set[str]:
         internal = self._internal(graph)
-        return {_service(c) for c in graph.find(CONTAINER) if any(n not in internal for n in _networks(c))}
+        return {_service(c) for c in _services(graph) if any(n not in internal for n in _networks(c))}
 
     def health_checked(self, graph: ResourceGraph) -> set[str]:
-        return {_service(c) for c in graph.find(CONTAINER) if (c.inputs.get("healthcheck") or {}).get("tests")}
+        return {_service(c) for c in _services(graph) if (c.inputs.get("healthcheck") or {}).get("tests")}
 
     def physical_names(self, graph: ResourceGraph) -> list[str]:
         return [r.inputs["name"] for r in graph.resources

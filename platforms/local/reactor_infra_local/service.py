@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from reactor_infra.service_spec import ServiceSpec, fill, secret_refs
+from reactor_infra.catalogue import LOOPBACK
+from reactor_infra.service_spec import ServiceSpec, Sidecar, fill, secret_refs
 
 from .component import LocalComponent
 from .naming import labels
@@ -55,7 +56,8 @@ def env_list(spec: ServiceSpec, secrets: Mapping[str, pulumi.Output[str]]) -> pu
 
 
 class Service(LocalComponent):
-    """`container` is the docker.Container; `volumes[role]` its docker.Volume objects."""
+    """`container` is the docker.Container; `volumes[role]` its docker.Volume objects;
+    `sidecars[name]` the helper containers in its network namespace."""
 
     def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, args.tier, opts)
@@ -64,6 +66,7 @@ class Service(LocalComponent):
         self.image = self._create_image()
         self.volumes = self._create_volumes()
         self.container = self._create_container()
+        self.sidecars = {car.name: self._create_sidecar(car) for car in args.spec.sidecars}
         self.register_outputs({"container": self.container.name})
 
     def _create_image(self) -> docker.RemoteImage:
@@ -87,6 +90,20 @@ class Service(LocalComponent):
             for m in self._args.spec.mounts
         }
 
+    def _create_sidecar(self, car: Sidecar) -> docker.Container:
+        a = self._args
+        return docker.Container(
+            f"{self._name}-{car.name}",
+            name=f"{a.container_name}-{car.name}",
+            image=a.spec.image,
+            entrypoints=list(car.command),
+            network_mode=self.container.id.apply(lambda cid: f"container:{cid}"),
+            restart="unless-stopped",
+            labels=[docker.ContainerLabelArgs(label=k, value=v)
+                    for k, v in {**a.labels, "reactor-infra.sidecar": f"{a.spec.service}-{car.name}"}.items()],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
+        )
+
     def _create_container(self) -> docker.Container:
         a, spec = self._args, self._args.spec
         probe = spec.health.check
@@ -103,7 +120,10 @@ class Service(LocalComponent):
             # the catalogue chose to be the service's own user (ServiceSpec.mounts)
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volumes[m.role].name, container_path=m.path)
                      for m in spec.mounts] or None,
-            ports=[docker.ContainerPortArgs(internal=port, external=port, ip=ip) for ip, port in a.ports] or None,
+            # a sidecar shares this container's network namespace: its port is published here,
+            # on the host's loopback only
+            ports=[docker.ContainerPortArgs(internal=port, external=port, ip=ip)
+                   for ip, port in [*a.ports, *((LOOPBACK, c.publish) for c in spec.sidecars if c.publish)]] or None,
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=["CMD", *probe.command], interval=f"{probe.interval_s}s", timeout=f"{probe.timeout_s}s",
                 retries=probe.retries, start_period=f"{probe.start_period_s}s"),
