@@ -175,10 +175,11 @@ def validate(token: TokenArg = None, stack: StackOpt = None) -> None:
 
 
 def _register_engine_commands() -> None:
-    from . import cli_diff, cli_pulumi  # import no Pulumi at module level
+    from . import cli_admin, cli_diff, cli_pulumi  # import no Pulumi at module level
 
     cli_pulumi.register(app)
     cli_diff.register(app)
+    cli_admin.register(app)
 
 
 try:

@@ -46,6 +46,17 @@ class Check:
 
 
 @dataclass(frozen=True)
+class AdminAccess:
+    """How an operator reaches a stack's admin API from their machine: `command` opens the way
+    (None when the port is already on this machine), `needs` the tools it uses (with how to get
+    them), `token_hint` how to read the admin token (a command; never the token itself)."""
+
+    command: list[str] | None
+    token_hint: str
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Deployment:
     """What `Platform.deploy` hands back to the program; values may be Pulumi Outputs."""
 
@@ -113,6 +124,10 @@ class Platform(ABC):
         """What a real run on this platform needs (credentials, a daemon), checked without
         changing anything and without printing a secret."""
         return []
+
+    def admin_access(self, plan: Plan, local_port: int) -> AdminAccess:
+        """How `reactor-infra admin` reaches this stack's admin forwarder from here."""
+        raise UserError(f"@{self.name} has no admin path yet")
 
     def conformance(self) -> Any:
         """How to read this platform's renders for the conformance suite

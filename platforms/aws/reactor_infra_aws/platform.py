@@ -10,6 +10,7 @@ cloud-init user data) and, when the stack has a domain, its Route53 record.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
@@ -18,7 +19,8 @@ import pulumi
 import pulumi_aws as aws
 
 from reactor_infra.layout import Plan, SecretGenerator
-from reactor_infra.platforms import Check, Deployment, Platform
+from reactor_infra.catalogue import ADMIN_PORT
+from reactor_infra.platforms import AdminAccess, Check, Deployment, Platform
 from reactor_infra.reactor_toml import default_endpoints, render_reactor_toml
 
 from . import mocks, userdata
@@ -56,6 +58,28 @@ class AwsPlatform(Platform):
 
     def doctor(self) -> list[Check]:
         return [_credentials()]
+
+    def admin_access(self, plan: Plan, local_port: int) -> AdminAccess:
+        """An SSM port forward from here to the node's loopback admin port: no inbound port, no
+        SSH; who may open it is who may ssm:StartSession on that instance."""
+        region, tier = plan.primary_region, plan.app_tier.name.value
+        find = shlex.join(["aws", "ec2", "describe-instances", "--region", region, "--filters",
+                           f"Name=tag:reactor:stack,Values={plan.stack}", f"Name=tag:reactor:tier,Values={tier}",
+                           "Name=instance-state-name,Values=running",
+                           "--query", "Reservations[0].Instances[0].InstanceId", "--output", "text"])
+        forward = shlex.join(["aws", "ssm", "start-session", "--region", region,
+                              "--document-name", "AWS-StartPortForwardingSession", "--parameters",
+                              f'{{"portNumber":["{ADMIN_PORT}"],"localPortNumber":["{local_port}"]}}'])
+        return AdminAccess(
+            command=["sh", "-c", f"instance=$({find}) || exit 1; case $instance in i-*) ;; *) echo "
+                                  f"'no running node of stack {plan.stack} in {region} (tag reactor:stack)' >&2; "
+                                  f'exit 1;; esac; exec {forward} --target "$instance"'],
+            token_hint=shlex.join(["aws", "ssm", "get-parameter", "--region", region, "--with-decryption",
+                                   "--name", parameter_name(plan, "admin-token"),
+                                   "--query", "Parameter.Value", "--output", "text"]),
+            needs=("aws install the AWS CLI v2 (https://docs.aws.amazon.com/cli/)",
+                   "session-manager-plugin install the Session Manager plugin (https://docs.aws.amazon.com/"
+                   "systems-manager/latest/userguide/session-manager-working-with-install-plugin.html)"))
 
     def conformance(self):
         from .conformance import AwsReadings

@@ -15,7 +15,8 @@ import pulumi_docker as docker
 from reactor_infra import catalogue
 from reactor_infra.engine import run_first_line
 from reactor_infra.layout import Plan, Service, VaultMode
-from reactor_infra.platforms import Check, Deployment, Platform
+from reactor_infra.errors import UserError
+from reactor_infra.platforms import AdminAccess, Check, Deployment, Platform
 
 from . import configs, mocks
 from .naming import labels, physical_name
@@ -39,6 +40,14 @@ class LocalPlatform(Platform):
 
     def doctor(self) -> list[Check]:
         return [_docker()]
+
+    def admin_access(self, plan: Plan, local_port: int) -> AdminAccess:
+        """The forwarder already publishes the admin port on this host's loopback."""
+        if local_port != catalogue.ADMIN_PORT:
+            raise UserError(f"on one Docker host the admin port is {catalogue.ADMIN_PORT} (published by the "
+                            "admin forwarder); --port cannot move it")
+        server = configs.host(plan, Service.REACTOR_SERVER)
+        return AdminAccess(command=None, token_hint=f"docker exec {server} printenv REACTOR_ADMIN__TOKEN")
 
     def conformance(self):
         from .conformance import LocalReadings
