@@ -59,7 +59,7 @@ sed, mktemp, date (all in coreutils/busybox; no jq: `bao -format=json` is Go's i
 line by line with awk), and a tmpfs at /dev/shm (or OPENBAO_BOOTSTRAP_TMP=<tmpfs dir>).
 
 `reactor_policy(plan)`: exactly the paths reactor-vault's OpenBao adapter calls (v1,
-crates/reactor-vault/src/adapters/openbao.rs; /work/notes/reactor-v1-facts.md §5), under the
+crates/reactor-vault/src/adapters/openbao.rs at reactor-cloud 4747219), under the
 mounts reactor_toml.py writes as `vault.kv_mount`/`vault.transit_mount` (tests keep them equal).
 Residual: OpenBao globs only end a path, so `transit/keys/tenant-*` (needed for the adapter's
 `keys/<name>/rotate`) also reaches `keys/<name>/config|trim|import` of tenant keys; no `sys/`,

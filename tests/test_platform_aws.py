@@ -558,3 +558,44 @@ def test_security_groups_are_exactly_the_links_of_every_aws_plan():
         plan = build_plan(topology)
         distinct.setdefault((plan.links, frozenset(t.name for t in plan.tiers if t.egress)), topology)
     assert every(distinct.values(), check) >= 8  # sizes 2-6 and 10 with and without +ha, C apart
+
+
+# --- first boot: OpenBao bootstraps itself, every boot script passes shellcheck ------------------
+
+
+def test_first_boot_initialises_openbao_and_keeps_its_secrets_in_ssm():
+    """With the awskms seal the node initialises OpenBao itself before reactor-server starts:
+    secrets fetched, OpenBao up, bootstrap (its token and recovery keys into SSM), secrets
+    fetched again (now with the token). The role may write exactly those two parameters."""
+    files = {f["path"]: f["content"] for f in yaml.safe_load(user_data_of("E2@aws"))["write_files"]}
+    unit = files["/etc/systemd/system/reactor.service"]
+    steps = [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("ExecStartPre=")]
+    assert steps[:4] == [
+        "/bin/sh /usr/local/sbin/reactor-fetch-secrets",
+        "/usr/bin/docker compose -p reactor -f /opt/reactor/compose.yaml up -d --wait openbao",
+        "/bin/sh /usr/local/sbin/reactor-openbao-bootstrap",
+        "/bin/sh /usr/local/sbin/reactor-fetch-secrets"]
+    bootstrap = files["/usr/local/sbin/reactor-openbao-bootstrap"]
+    assert '--name "/e2-aws/$1" --value "file://$2"' in bootstrap and "--key-id alias/e2-aws-vault-data" in bootstrap
+    assert "exec -T -e BAO_TOKEN openbao bao" in bootstrap
+    policy = json.loads(one("E2@aws", ROLE_POLICY)["inputs"]["policy"])
+    (write,) = [s for s in policy["Statement"] if s["Action"] == "ssm:PutParameter"]
+    assert sorted(r.rsplit(":parameter", 1)[1] for r in write["Resource"]) == ["/e2-aws/openbao-recovery",
+                                                                               "/e2-aws/openbao-token"]
+    shamir = yaml.safe_load(user_data_of("E2@aws", {"vault_seal": "shamir"}))
+    assert "/usr/local/sbin/reactor-openbao-bootstrap" not in {f["path"] for f in shamir["write_files"]}
+
+
+@pytest.mark.parametrize("token", TOKENS)
+def test_every_boot_script_in_the_user_data_passes_shellcheck(token, tmp_path):
+    from tools import shellcheck
+
+    scripts = {f["path"]: f["content"] for f in yaml.safe_load(user_data_of(token))["write_files"]
+               if f["path"].startswith("/usr/local/sbin/")}
+    assert len(scripts) >= 3
+    for path, text in scripts.items():
+        script = tmp_path / path.rsplit("/", 1)[1]
+        script.write_text(text)
+        done = subprocess.run([shellcheck(), "--shell=sh", "--severity=warning", str(script)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{path}: {done.stdout}"

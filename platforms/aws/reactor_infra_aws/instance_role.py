@@ -36,6 +36,8 @@ class InstanceRoleArgs:
     tier: str  # the tier whose machines wear this role
     # ARNs of the parameters the node reads at boot (and nothing else)
     parameter_arns: Sequence[pulumi.Input[str]]
+    # names of the parameters the node writes (OpenBao's first boot: its token, its recovery keys)
+    written_parameters: Sequence[str] = ()
     # the customer-managed key the parameters are encrypted with; none: AWS-managed aws/ssm
     data_key_arn: pulumi.Input[str] | None = None
     # OpenBao's awskms seal key; none: no seal permissions
@@ -81,11 +83,21 @@ class InstanceRole(AwsComponent):
             "Action": ["ssm:GetParameter", "ssm:GetParameters"],
             "Resource": list(args.parameter_arns),
         }]
+        if args.written_parameters:
+            region = self._plan.primary_region
+            account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+            statements.append({
+                "Sid": "WriteOpenBaoInitParameters",
+                "Effect": "Allow",
+                "Action": "ssm:PutParameter",
+                "Resource": [pulumi.Output.concat(f"arn:aws:ssm:{region}:", account, f":parameter/{name.lstrip('/')}")
+                             for name in args.written_parameters],
+            })
         if args.data_key_arn is not None:
             statements.append({
                 "Sid": "DecryptSecretParameters",
                 "Effect": "Allow",
-                "Action": "kms:Decrypt",
+                "Action": ["kms:Decrypt", "kms:Encrypt"] if args.written_parameters else "kms:Decrypt",
                 "Resource": args.data_key_arn,
                 "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{self._plan.primary_region}.amazonaws.com"}},
             })

@@ -131,6 +131,9 @@ class _AwsDeployment:
         identity = InstanceRole(f"{tier.name}-identity", InstanceRoleArgs(
             plan=plan, tier=tier.name.value,
             parameter_arns=[p.arn for p in secrets.parameters.values()],
+            # OpenBao's first boot on the node stores its recovery keys and reactor-server's token
+            written_parameters=[parameter_name(plan, s.name) for s in plan.secrets
+                                if s.generator is SecretGenerator.INIT] if userdata.bootstraps_openbao(plan) else [],
             data_key_arn=data_key,
             seal_key_arn=keys.seal.arn if keys.seal else None), opts)
         address = Address(f"{tier.name}-address", AddressArgs(plan=plan, tier=tier.name.value), opts)
@@ -143,7 +146,7 @@ class _AwsDeployment:
             lambda ep: userdata.cloud_config(plan, userdata.NodeFiles(
                 endpoints=ep, site_address=self._site_address(ep),
                 parameters=dict(secrets.names), placeholder=PLACEHOLDER,
-                seal_alias=keys.seal_alias)))
+                seal_alias=keys.seal_alias, data_key_alias=keys.data_alias)))
         ami = aws.ssm.get_parameter_output(
             name=extras.ami_ssm_parameter, opts=pulumi.InvokeOutputOptions(provider=provider))
 

@@ -20,10 +20,12 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reactor_infra import catalogue, compose, templating
+from reactor_infra import catalogue, compose, openbao_bootstrap, templating
 from reactor_infra.layout import Plan, Service
 from reactor_infra.reactor_toml import Endpoints
 from reactor_infra.service_spec import ServiceSpec
+
+from .naming import parameter_name
 
 COMPOSE_DIR = "/opt/reactor"
 SECRETS_DIR = "/run/reactor"  # reactor.service's RuntimeDirectory: tmpfs, root only
@@ -32,6 +34,7 @@ DATA_LABEL = "reactor-data"
 PREPARE_SCRIPT = "/usr/local/sbin/reactor-prepare-node"
 FETCH_SCRIPT = "/usr/local/sbin/reactor-fetch-secrets"
 GUARD_SCRIPT = "/usr/local/sbin/reactor-metadata-guard"
+BOOTSTRAP_SCRIPT = "/usr/local/sbin/reactor-openbao-bootstrap"
 # Docker Compose v2 plugin (AL2023 packages Docker but not the plugin); verified by its checksum.
 COMPOSE_VERSION = "2.29.7"
 PACKAGES = ["docker", "iptables-nft"]
@@ -46,8 +49,9 @@ class NodeFiles:
     endpoints: Endpoints  # addresses in Reactor.toml (compose service names at size 2)
     site_address: str  # Caddy's site: the domain, or the Elastic IP (Caddy's internal CA)
     parameters: Mapping[str, str]  # plan secret name -> SSM parameter name
-    placeholder: str  # the value of an `init` parameter the operator has not set yet
+    placeholder: str  # the value of an `init` parameter the first boot has not set yet
     seal_alias: str | None  # OpenBao's awskms key alias; none when the seal is not awskms
+    data_key_alias: str | None = None  # the customer-managed key the parameters use; none: aws/ssm
 
 
 def node_specs(plan: Plan, files: NodeFiles) -> dict[Service, ServiceSpec]:
@@ -177,10 +181,40 @@ def cloud_config(plan: Plan, files: NodeFiles) -> str:
     if identity:  # the instance role reaches containers (hop limit 2): only these may use it
         node_files[GUARD_SCRIPT], units = templating.metadata_guard(
             plan, allowed=list(identity.values()), script_path=GUARD_SCRIPT)
-    units = {**templating.systemd_units(plan, compose_dir=COMPOSE_DIR, pre_start=[f"/bin/sh {FETCH_SCRIPT}"],
+    pre_start = [f"/bin/sh {FETCH_SCRIPT}"]
+    if bootstraps_openbao(plan):
+        # first boot: OpenBao up, initialised, configured; its token stored, then read into env
+        node_files[BOOTSTRAP_SCRIPT] = bootstrap_script(plan, files)
+        pre_start += [f"{_compose(plan)} up -d --wait {Service.OPENBAO}", f"/bin/sh {BOOTSTRAP_SCRIPT}",
+                      f"/bin/sh {FETCH_SCRIPT}"]
+    units = {**templating.systemd_units(plan, compose_dir=COMPOSE_DIR, pre_start=pre_start,
                                         requires=list(units)), **units}
     return templating.cloud_init(plan, files=node_files, units=units,
                                  pre_commands=[f"/bin/sh {PREPARE_SCRIPT}"], packages=PACKAGES)
+
+
+def _compose(plan: Plan) -> str:
+    return f"{templating.DEFAULT_COMPOSE_COMMAND} -p {plan.settings.project_name} -f {COMPOSE_DIR}/compose.yaml"
+
+
+def bootstrap_script(plan: Plan, files: NodeFiles) -> str:
+    """OpenBao's first boot on the node (openbao_bootstrap): `bao` inside the compose service,
+    the recovery keys and reactor-server's token stored as SecureString parameters."""
+    region = shlex.quote(plan.primary_region)
+    key = f" --key-id {shlex.quote(files.data_key_alias)}" if files.data_key_alias else ""
+    name = f'"{parameter_name(plan, "")}$1"'
+    store = (f"aws ssm put-parameter --region {region} --overwrite --type SecureString{key} "
+             f'--name {name} --value "file://$2" >/dev/null')
+    fetch = (f"value=$(aws ssm get-parameter --region {region} --with-decryption --name {name} "
+             f"--query Parameter.Value --output text) && [ \"$value\" != {shlex.quote(files.placeholder)} ]")
+    return openbao_bootstrap.bootstrap_script(
+        plan, bao=f"{_compose(plan)} exec -T -e BAO_TOKEN {Service.OPENBAO} bao", store=store, fetch=fetch)
+
+
+def bootstraps_openbao(plan: Plan) -> bool:
+    """Whether the node initialises OpenBao itself (an automatic seal): it then writes the
+    `init` secrets into SSM."""
+    return plan.vault_seal is not None and plan.vault_seal.automatic and Service.OPENBAO in plan.app_tier.services
 
 
 def needs_cloud_identity(plan: Plan) -> bool:
