@@ -33,13 +33,18 @@ Two forms, one body (`init_sql`):
 - managed Postgres (RDS, Cloud SQL, Azure), `init_sql(plan, managed=True)`: run with psql by
   the platform's admin user (rds_superuser, cloudsqlsuperuser, azure_pg_admin), which is not a
   superuser but has CREATEROLE and CREATEDB, connected to its maintenance database
-  (`postgres`). Differences: it cannot set the log_* parameters (superuser only: keep
-  `log_statement` at `none` or `ddl`-free in the parameter group, since CREATE/ALTER ROLE ...
-  PASSWORD is DDL); PostgreSQL 16 gives a CREATEROLE creator only ADMIN on the roles it
-  creates, so the session first sets `createrole_self_grant = 'set, inherit'` to act as
-  `reactor` (CREATE DATABASE ... OWNER, CREATE SCHEMA ... AUTHORIZATION, ALTER DEFAULT
-  PRIVILEGES FOR ROLE); the platform must not create the `reactor` database itself (it would
-  be owned by the admin); PostgreSQL >= 16.
+  (`postgres`). Differences: it cannot set the log_* parameters for its session (superuser
+  only), so the parameter group must keep `log_statement` at `none` while it runs (`ddl` or
+  `all` would log ALTER ROLE ... PASSWORD with the password); PostgreSQL 16 gives a CREATEROLE
+  creator only ADMIN on the roles it creates, so the session first sets
+  `createrole_self_grant = 'set, inherit'` to act as `reactor` (CREATE DATABASE ... OWNER,
+  CREATE SCHEMA ... AUTHORIZATION, ALTER DEFAULT PRIVILEGES FOR ROLE); the platform must not
+  create the `reactor` database itself (it would be owned by the admin); PostgreSQL >= 16.
+
+Limits: the image runs initdb.d scripts only on an empty data directory, so a volume
+initialised before keeps its old roles. Databases other than `reactor` (postgres, template1,
+the tenants' databases the provider creates) keep PostgreSQL's PUBLIC defaults (CONNECT,
+TEMPORARY); `gateway` holds no privilege on anything in them.
 
 Pure; no Pulumi.
 """
