@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from . import templating
+from . import postgres_init, templating
 from .layout import (
     CADDY_ADMIN,
     GATEWAY_PORT,
@@ -168,11 +168,15 @@ def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
 
 
 def postgres(plan: Plan, at: Placement) -> ServiceSpec:
+    # the image's superuser only initialises: its initdb.d script creates the roles Reactor
+    # connects as (postgres_init), reading their passwords from this environment
     return ServiceSpec(
         service=S.POSTGRES, image=image(plan, S.POSTGRES), user=IMAGE_USERS[S.POSTGRES], listens=(POSTGRES_PORT,),
-        env={"POSTGRES_USER": DB_USER, "POSTGRES_DB": DB_NAME},
-        secret_env={"POSTGRES_PASSWORD": "${database-password}"},
+        env={"POSTGRES_USER": postgres_init.ADMIN_USER, "POSTGRES_DB": postgres_init.MAINTENANCE_DB},
+        secret_env={"POSTGRES_PASSWORD": f"${{{postgres_init.ADMIN_SECRET}}}", **postgres_init.script_env(plan)},
         mounts=(Mount("data", "/var/lib/postgresql/data", IMAGE_USERS[S.POSTGRES]),),
+        # mode 0644: the entrypoint sources it (the script is written for both)
+        files=(ConfigFile(f"{postgres_init.INIT_DIR}/{postgres_init.SCRIPT_NAME}", postgres_init.init_script(plan)),),
         health=Health(check=Probe(("pg_isready", "-h", LOOPBACK, "-U", DB_USER, "-d", DB_NAME))),
         stop_grace_s=60,
     )
@@ -259,11 +263,14 @@ def gateway_server(plan: Plan, at: Placement) -> ServiceSpec:
         env["WILDCARD_DOMAIN"] = f"*.{plan.settings.domain}"  # main.rs:58: the form *.example.com
     if plan.settings.acme_email:
         env["ACME_EMAIL"] = plan.settings.acme_email
+    gw, ep = postgres_init.GATEWAY_ROLE, at.endpoints
     return ServiceSpec(
         service=S.GATEWAY_SERVER, image=image(plan, S.GATEWAY_SERVER), user=IMAGE_USERS[S.GATEWAY_SERVER],
         listens=(GATEWAY_PORT,), env=env,
-        # it LISTENs on a Postgres channel: always a direct connection, never the pooler
-        secret_env={"DATABASE_URL": _direct_url(at)},
+        # it LISTENs on a Postgres channel: always a direct connection, never the pooler; as the
+        # gateway role, which may only read and update routes and custom domains
+        secret_env={"DATABASE_URL": f"postgres://{gw.name}:${{{gw.secret}}}@{ep.database_host}:{ep.database_port}"
+                                    f"/{ep.database_name}"},
         health=Health(check=Probe(_curl(f"http://{LOOPBACK}:{GATEWAY_PORT}/health")),
                       ready=Probe(_curl(f"http://{LOOPBACK}:{GATEWAY_PORT}/ready"))),
         needs=(Need(S.CADDY, Condition.STARTED), Need(S.POSTGRES)),

@@ -404,7 +404,14 @@ def _secrets(vault: VaultMode, seal: Seal | None, pooler: Pooler | None, has_nat
         Secret("storage-signing-secret", G.TOKEN, "signed storage URLs", "REACTOR_STORAGE__SIGNING_SECRET"),
         Secret("jobs-webhook-secret", G.TOKEN, "jobs webhook signatures", "REACTOR_JOBS__WEBHOOK_SECRET"),
         Secret("database-password", G.PASSWORD, "password of the reactor database role"),
+        Secret("database-admin-password", G.PASSWORD,
+               "password of the database's admin user (postgres, the image's superuser): creates the "
+               "roles, never used by Reactor"),
     ]
+    if any(S.GATEWAY_SERVER in t.services for t in tiers):
+        s.append(Secret("gateway-database-password", G.PASSWORD,
+                        "password of the gateway database role (gateway-server: reads and updates "
+                        "routes and custom domains)"))
     if vault is not VaultMode.OPENBAO:
         s.append(Secret("vault-master-key", G.HEX_64, "embedded vault master key (64 hex)",
                         "REACTOR_VAULT_MASTER_KEY"))

@@ -136,7 +136,10 @@ def test_reactor_toml_is_mounted_in_the_working_directory_and_secrets_come_from_
     assert server["env_file"] == [f"{compose.DEFAULT_SECRETS_DIR}/reactor-server.env"]
     envs = compose.env_files(node_specs(p))
     assert envs["reactor-server.env"]["REACTOR_DATABASE__URL"] == "postgres://reactor:${database-password}@postgres:5432/reactor"
-    assert envs["postgres.env"] == {"POSTGRES_PASSWORD": "${database-password}"}
+    # the image's superuser gets its own password; the roles script reads the reactor role's
+    assert envs["postgres.env"] == {"POSTGRES_PASSWORD": "${database-admin-password}",
+                                    "REACTOR_DB_PASSWORD": "${database-password}"}
+    assert "./reactor-roles.sh:/docker-entrypoint-initdb.d/reactor-roles.sh:ro" in _services(p)["postgres"]["volumes"]
 
 
 def test_openbao_keeps_raft_data_where_its_image_gives_it_ownership():

@@ -507,7 +507,8 @@ def test_fetch_secrets_writes_0600_env_files_from_ssm(tmp_path):
     assert "REACTOR_ADMIN__TOKEN=v-admin-token\n" in reactor_env
     assert "REACTOR_DATABASE__URL=postgres://reactor:v-database-password@postgres:5432/reactor\n" in reactor_env
     assert "REACTOR_VAULT__TOKEN" not in reactor_env  # still the placeholder: not written
-    assert (out / "postgres.env").read_text() == "POSTGRES_PASSWORD=v-database-password\n"
+    assert (out / "postgres.env").read_text() == ("POSTGRES_PASSWORD=v-database-admin-password\n"
+                                                  "REACTOR_DB_PASSWORD=v-database-password\n")
     for f in out.iterdir():
         assert f.stat().st_mode & 0o777 == 0o600
 

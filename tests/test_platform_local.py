@@ -207,6 +207,7 @@ def test_config_files_are_uploaded(token):
         assert "/openbao/config/openbao.hcl" in uploads["openbao"]
     if "nats" in uploads:
         assert "/etc/nats/nats.conf" in uploads["nats"]
+    assert "/docker-entrypoint-initdb.d/reactor-roles.sh" in uploads["postgres"]
 
 
 @pytest.mark.parametrize("token", LOCAL)
