@@ -42,6 +42,7 @@ STATE_DIR = ".reactor"
 # How a secret's value is marked inside an env template (`runtime_env`).
 PASSWORD_REF = "${database-password}"
 URL_TEMPLATE = "cloud.shared_pool.pooler.url_template"
+SHARED_URL = "cloud.shared_pool.shared_postgres_url"
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,11 @@ def runtime_env(plan: Plan, endpoints: Endpoints | None = None) -> dict[str, str
         ep, pooled=_database_via_pooler(plan), database=ep.database_name, password=PASSWORD_REF)
     if _multi_tenant_pooler(plan):
         env[env_var(URL_TEMPLATE)] = _tenant_url_template(ep, PASSWORD_REF)
+    if plan.policy.tenant_provider == "shared_cluster":
+        # the provider migrates each new tenant database as this user (the database name is swapped
+        # in); unset, it falls back to postgres://postgres@localhost (shared_cluster.rs:241-251)
+        env[env_var(SHARED_URL)] = _postgres_url(ep, pooled=False, database=ep.database_name,
+                                                 password=PASSWORD_REF)
     return dict(sorted(env.items()))
 
 

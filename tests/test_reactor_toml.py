@@ -392,3 +392,13 @@ def test_endpoints_missing_an_address_the_plan_needs_fail_clearly():
     plan = plan_for("E5@aws")
     with pytest.raises(ValueError, match="openbao_address"):
         render_reactor_toml(plan, replace(default_endpoints(plan), openbao_address=None))
+
+
+def test_the_shared_cluster_provider_migrates_tenant_databases_as_the_reactor_role():
+    """Unset, the provider connects to postgres://postgres@localhost to migrate each tenant
+    database; it must be the reactor role's direct URL (the database name is swapped in)."""
+    for token in [t for t in TOKENS if plan_for(t).policy.tenant_provider == "shared_cluster"]:
+        ep = default_endpoints(plan_for(token))
+        url = runtime_env(plan_for(token))["REACTOR_CLOUD__SHARED_POOL__SHARED_POSTGRES_URL"]
+        assert url == f"postgres://reactor:${{database-password}}@{ep.database_host}:5432/reactor", token
+    assert not any("SHARED_POSTGRES_URL" in v for t in TOKENS if not t.startswith("C") for v in runtime_env(plan_for(t)))
