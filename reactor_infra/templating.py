@@ -252,6 +252,15 @@ def openbao_hcl(plan: Plan, *, node_id: str, peers: list[str], seal: str, api_ad
 class _Dumper(yaml.SafeDumper):
     """Multi-line strings as literal blocks, so embedded files stay readable."""
 
+    def analyze_scalar(self, scalar: str):  # type: ignore[override]
+        # PyYAML counts a tab as a special character and then quotes the whole string, but YAML
+        # allows tabs in block content after the indentation (and PyYAML loads them back): the
+        # Caddyfile is tab-indented, as `caddy fmt` wants. A tab is judged as a space here, so a
+        # trailing one still forces quotes.
+        analysis = super().analyze_scalar(scalar.replace("\t", " "))
+        analysis.scalar = scalar
+        return analysis
+
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
