@@ -17,6 +17,7 @@ import http.server
 import itertools
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -377,15 +378,26 @@ CADDY_ADDR, SIDE_ADDR = "10.77.0.1", "10.77.0.2"
 TEST_ONLY_OPTIONS = ("local_certs", "skip_install_trust")
 
 
+_DNS_LINE = re.compile(r"^(\s*)dns\s+\S+[^{\n]*$", re.MULTILINE)
+
+
 def lab_caddyfile(rendered: str) -> str:
-    """The rendered Caddyfile with exactly two global options added for the test: `local_certs`
-    (every certificate, on-demand ones included, from Caddy's internal CA: no ACME call) and
-    `skip_install_trust` (its root stays out of this machine's trust store). Listen ports and the
-    admin address are untouched: Caddy has a network namespace of its own."""
-    head, sep, rest = rendered.partition("\n{\n")
-    if not sep or head.lstrip().startswith("{"):
+    """The rendered Caddyfile with only these changes, for the test:
+    - two global options: `local_certs` (every certificate, on-demand ones included, from Caddy's
+      internal CA: no ACME call) and `skip_install_trust` (its root stays out of this machine's
+      trust store);
+    - a DNS-01 challenge line in a `tls` block (`dns <provider>`, a wildcard site's) becomes
+      `issuer internal`: no DNS provider is called, and no stock Caddy has its module.
+    Listen ports and the admin address are untouched: Caddy has a network namespace of its own."""
+    lines = rendered.split("\n")
+    top = next((i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")), None)
+    if top is None or lines[top].strip() != "{":
         raise ValueError("no global options block at the top of the Caddyfile")
-    return head + sep + "".join(f"\t{opt}\n" for opt in TEST_ONLY_OPTIONS) + rest
+    lines[top + 1:top + 1] = [f"\t{opt}" for opt in TEST_ONLY_OPTIONS]
+    text = "\n".join(lines)
+    if re.search(r"^\s*dns\s+\S+.*\{\s*$", text, re.MULTILINE):
+        raise ValueError("a dns block with options: replace it by hand for the test")
+    return _DNS_LINE.sub(r"\1issuer internal", text)
 
 
 @dataclass

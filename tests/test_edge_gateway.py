@@ -8,7 +8,8 @@ stand-ins of reactor-server and gateway-server, a veth pair between them) and fe
 JSON gateway-server would POST (tests/fixtures/gateway/load.json, rebuilt from the v1 source):
 
 - the boot rehearsal's edge part: admin paths refused in every spelling, the public host and
-  tenant/custom hosts proxied to a plain-HTTP reactor-server with Host preserved;
+  custom hosts proxied to a plain-HTTP reactor-server with Host preserved; tenant hosts only with a
+  certificate, which /ask never gives them and a `*.<domain>` site (DNS-01) does;
 - (a) gateway-server's sync, from its namespace, is refused at the TCP level and changes nothing,
   while Caddy still asks its /ask across the namespaces;
 - (b) the same JSON at Caddy's real admin is refused too (an upstream defect), so even a co-located
@@ -18,6 +19,7 @@ JSON gateway-server would POST (tests/fixtures/gateway/load.json, rebuilt from t
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import re
 import ssl
@@ -173,6 +175,19 @@ def test_caddy_refuses_the_json_gateway_server_posts(tmp_path, kind):
             assert not result.ok and expected[name] in result.output.replace('\\"', '"'), (name, result.output)
 
 
+def test_the_lab_changes_only_the_issuers_of_the_rendered_caddyfile():
+    def changes(text: str) -> list[str]:
+        return [line for line in difflib.ndiff(text.splitlines(), lab.lab_caddyfile(text).splitlines())
+                if line[:1] in "+-"]
+
+    assert changes(rendered()[0]) == ["+ \tlocal_certs", "+ \tskip_install_trust"]
+    assert changes(rendered()[0] + WILDCARD_SITE)[-2:] == ["- \t\tdns route53", "+ \t\tissuer internal"]
+    with pytest.raises(ValueError, match="dns block"):
+        lab.lab_caddyfile(rendered()[0].replace("\ton_demand\n", "\tdns route53 {\n\t\t\tregion x\n\t\t}\n"))
+    with pytest.raises(ValueError, match="global options"):
+        lab.lab_caddyfile("api.example.com {\n\timport reactor\n}\n")
+
+
 # --- the live edge ---------------------------------------------------------------------------------------
 
 
@@ -228,16 +243,24 @@ def test_the_edge_refuses_admin_paths_and_proxies_the_public_host(edge):
     check_edge(edge)
 
 
+def _wildcard_site(caddyfile: str) -> bool:
+    return re.search(rf"^\*\.{re.escape(DOMAIN)} {{$", caddyfile, re.MULTILINE) is not None
+
+
 def test_custom_and_tenant_hosts_go_through_the_catch_all_site(edge):
     """Custom domains get a certificate once gateway-server's /ask (in the other namespace)
     approves them. Tenant hosts `{ref}.<domain>` do not: the real /ask approves only verified
-    custom domains (main.rs:191-211, store/pg.rs:341-354), so their TLS handshake fails until a
-    wildcard certificate (DNS-01) covers them; with a certificate they are routed like any host."""
+    custom domains (main.rs:191-211, store/pg.rs:341-354), so without a `*.<domain>` site their
+    TLS handshake fails; with a certificate they are routed like any host."""
     reply = edge.https(CUSTOM_DOMAIN, "/data/v1/x")
     assert reply.status == 200 and reply.json()["host"] == CUSTOM_DOMAIN, reply
     assert (CUSTOM_DOMAIN, 200) in edge.gateway.asked
 
     asked = len(edge.gateway.asked)
+    if _wildcard_site(rendered()[0]):  # the wildcard certificate covers tenants: nobody asks
+        assert _reached(edge, lambda: _expect_host(edge, TENANT_HOST)) == ["/data/v1/x"]
+        assert edge.gateway.asked[asked:] == []
+        return
     with pytest.raises(ssl.SSLError):
         edge.https(TENANT_HOST, "/data/v1/x")
     assert edge.gateway.asked[asked:] == [(TENANT_HOST, 404)]
@@ -248,6 +271,38 @@ def test_custom_and_tenant_hosts_go_through_the_catch_all_site(edge):
     finally:
         edge.gateway.approved.discard(TENANT_HOST)
     assert reached == ["/data/v1/x"]
+
+
+WILDCARD_SITE = f"""*.{DOMAIN} {{
+\ttls {{
+\t\tdns route53
+\t}}
+\timport reactor
+}}
+
+"""
+
+
+@pytest.mark.parametrize("kind", CADDIES)
+def test_a_wildcard_site_serves_tenant_hosts_without_asking_gateway_server(tmp_path, kind):
+    """The way out for tenant hosts: a `*.<domain>` site whose certificate Caddy gets by DNS-01
+    (here from its internal CA, see edgelab.lab_caddyfile). Tenants then never depend on /ask,
+    while custom domains still do."""
+    caddyfile = rendered()[0]
+    if not _wildcard_site(caddyfile):  # the site another change renders for edition C, as it would look
+        head, catch_all, tail = caddyfile.partition("\n# Custom domains:")
+        caddyfile = head + "\n" + WILDCARD_SITE + catch_all.lstrip("\n") + tail
+    assert _wildcard_site(caddyfile) and "issuer internal" in lab.lab_caddyfile(caddyfile)
+    reactor_host, reactor_port, gateway_host, gateway_port = _dialled()
+    with lab.edge_lab(caddy_binary(kind), tmp_path, caddyfile=caddyfile, names=[reactor_host, gateway_host],
+                      ready=lab.serves_https(DOMAIN), reactor_port=reactor_port, gateway_port=gateway_port,
+                      approved=[CUSTOM_DOMAIN]) as edge:
+        assert _reached(edge, lambda: _expect_host(edge, TENANT_HOST)) == ["/data/v1/x"]
+        _expect_host(edge, CUSTOM_DOMAIN)
+        assert edge.gateway.asked == [(CUSTOM_DOMAIN, 200)]
+        refused: list[lab.Reply] = []
+        assert _reached(edge, lambda: refused.append(edge.https(TENANT_HOST, "/_admin/version"))) == []
+        assert refused[0].status == 404
 
 
 def _expect_host(edge: lab.Edge, host: str) -> None:
