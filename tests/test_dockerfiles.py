@@ -11,13 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
+from tools import node_specs, run
 
 from reactor_infra import catalogue, images
 from reactor_infra.layout import Service
 from reactor_infra.plan import build_plan
 from reactor_infra.token import parse
-
-from tools import node_specs, run
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "images"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tools import node_specs
 
 from reactor_infra import catalogue, images
 from reactor_infra.errors import SettingsError, UserError
@@ -14,8 +15,6 @@ from reactor_infra.layout import Service, VaultMode
 from reactor_infra.plan import build_plan
 from reactor_infra.settings import Images, load_settings
 from reactor_infra.token import parse, valid_topologies
-
-from tools import node_specs
 
 S = Service
 COMMIT = "4747219f377b7ae1ddc1efb4483f1e0c9571ad77"

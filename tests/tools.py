@@ -87,3 +87,16 @@ def node_specs(plan, services=None, site_address: str = "api.example.com"):
     placement = catalogue.Placement(endpoints=default_endpoints(plan), hosts={s: str(s) for s in plan.services},
                                     site_address=site_address)
     return catalogue.specs(plan, placement, services if services is not None else plan.app_tier.services)
+
+
+def built_images_stack(directory: Path, token: str, registry: str = "registry.example.com/reactor") -> Path:
+    """A stack file `Pulumi.<slug>.yaml` (so the stack keeps the name `up TOKEN` gives it) whose
+    images are the topology's builds as pushed to `registry`: what `images build --push` prints,
+    so `up` gets past its image check."""
+    from reactor_infra import images
+    from reactor_infra.plan import build_plan
+    from reactor_infra.token import parse
+
+    topology = parse(token)
+    snippet = images.stack_snippet(images.required_builds(build_plan(topology)), registry)
+    return write(directory, f"Pulumi.{topology.slug}.yaml", f"config:\n  reactor-infra:token: {token}\n{snippet}")
