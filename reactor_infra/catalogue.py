@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from . import postgres_init, templating
+from . import images, postgres_init, templating
 from .layout import (
     CADDY_ADMIN,
     GATEWAY_PORT,
@@ -100,7 +100,7 @@ class Placement:
 
 
 def image(plan: Plan, service: Service) -> str:
-    return getattr(plan.settings.images, service.value.replace("-", "_"))
+    return images.resolve(plan, service)
 
 
 def cloud_identity(plan: Plan, service: Service) -> bool:

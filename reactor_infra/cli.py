@@ -167,11 +167,24 @@ def config(token: TokenArg = None, stack: StackOpt = None) -> None:
 @app.command()
 @user_errors
 def validate(token: TokenArg = None, stack: StackOpt = None) -> None:
-    """Check a token (and stack file): exit 0 and print the canonical token, or exit 2."""
+    """Check a token (and stack file): exit 0 and print the canonical token, or exit 2.
+    Images still unbuilt are named on stderr, each with the command that builds it."""
+    from .cli_images import source_of, unbuilt_notes
     from .plan import ensure_deployable
 
     plan = ensure_deployable(load_plan(token, stack))
     out.print(plan.topology.token, markup=False)
+    for line in unbuilt_notes(plan, source_of(token, stack, plan)):
+        err.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
+
+
+def _register_image_commands() -> None:
+    from . import cli_images  # runs the docker client; imports no Pulumi
+
+    cli_images.register(app)
+
+
+_register_image_commands()
 
 
 def _register_engine_commands() -> None:

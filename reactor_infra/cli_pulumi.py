@@ -193,8 +193,9 @@ def _confirm(command: str, stack_name: str) -> bool:
 
 def _safe_run(command: str, token: str | None, stack: Path | None, backend: str | None,
               yes: bool, allow_data_loss: bool) -> dict:
-    """up, destroy and refresh, in this order: (a) bad input, then no terminal and no --yes:
-    refuse (exit 2) before anything starts; (b) the Pulumi CLI (exit 1 with how to install
+    """up, destroy and refresh, in this order: (a) bad input; for up, images that cannot be had
+    (an unbuilt default on a cloud, or on @local one missing from the Docker host: exit 2); then
+    no terminal and no --yes: refuse (exit 2) before anything starts; (b) the Pulumi CLI (exit 1 with how to install
     it); (c) the preview, shown by tier with data-loss risks first; (d) the data-loss gate
     (exit 2 naming each resource, unless --allow-data-loss); (e) the question, unless --yes;
     (f) the run with live progress. Returns up's outputs."""
@@ -204,6 +205,8 @@ def _safe_run(command: str, token: str | None, stack: Path | None, backend: str 
 
     kwargs = _target(token, stack, backend, check_cli=False)  # bad input first
     name = kwargs["stack_name"]
+    if command == "up":
+        _ensure_images(token, stack, kwargs)
     interactive = _terminal()
     if not yes and not interactive:
         raise UserError(f"{command} {DOES[command]} stack '{name}' and there is no terminal to confirm on; "
@@ -233,6 +236,15 @@ def _safe_run(command: str, token: str | None, stack: Path | None, backend: str 
             raise progress.RunFailed(state.error_lines() or failed.lines()) from None
         view.finish()
         return outputs
+
+
+def _ensure_images(token: str | None, stack: Path | None, kwargs: dict) -> None:
+    """Refuse an up whose images cannot be had, before the CLI, the state or a question."""
+    from .cli_images import ensure_runnable, source_of
+    from .plan import build_plan
+
+    plan = build_plan(kwargs["topology"], kwargs["settings"], stack=kwargs["stack_name"])
+    ensure_runnable(plan, source_of(token, stack, plan))
 
 
 def up_command(token: TokenArg = None, stack: StackOpt = None, backend: BackendOpt = None,

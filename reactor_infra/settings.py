@@ -8,7 +8,7 @@ config namespace, next to the token:
       reactor-infra:domain: api.example.com
       reactor-infra:regions: [eu-west-1, eu-central-1]
       reactor-infra:images:
-        reactor_server: ghcr.io/reactor-cloud/reactor:1.4.2
+        reactor_server: ghcr.io/acme/reactor-server:v1-4747219-openbao
 
 Every key is optional with a sensible default. An unknown or mistyped key is
 rejected with its name and the allowed keys (`SettingsError`, exit code 2).
@@ -48,28 +48,43 @@ def _check(ok: bool, key: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class Images:
-    """Container image for every service. All configurable; v1 publishes no reactor image, so
-    pin your own build (with the `openbao` feature when the vault is OpenBao)."""
+    """Container image for every service; each may be overridden. Reactor v1 publishes no image
+    (ghcr.io/reactor-cloud/reactor is the v2 runtime), so reactor-server, gateway-server and, for
+    edition C, Caddy default to a build (images/, `reactor-infra images build`) whose tag lies
+    under the never-resolvable registry reactor-infra.invalid/ until the stack names a pushed one."""
 
     __pydantic_config__ = _FORBID
 
-    reactor_server: str = "ghcr.io/reactor-cloud/reactor:1.0.0"
-    gateway_server: str = "ghcr.io/reactor-cloud/reactor-gateway-server:1.0.0"
+    # none: the build this topology needs (images/reactor-server, with the `openbao` feature
+    # when the vault is OpenBao), tagged reactor-infra.invalid/reactor-server:v1-<commit>[-openbao]
+    reactor_server: str | None = None
+    # none: the build this topology needs (images/gateway-server),
+    # tagged reactor-infra.invalid/reactor-gateway-server:v1-<commit>
+    gateway_server: str | None = None
     postgres: str = "postgres:16"
     # 2.6: the last line with the cloud KMS seals built in (2.7 moved them to plugins); the tests
     # run the same version's real binary on every rendered openbao.hcl
     openbao: str = "openbao/openbao:2.6.2"
     nats: str = "nats:2.10-alpine"  # the alpine image has wget for the /healthz probe
-    caddy: str = "caddy:2"
+    # none: the build this topology needs: caddy:2.11, or for edition C (DNS-01 wildcard TLS) the
+    # Caddy with the Route 53 and Cloudflare DNS modules (images/caddy)
+    caddy: str | None = None
     pgbouncer: str = "edoburu/pgbouncer:v1.24.1-p0"
     supavisor: str = "supabase/supavisor:2.5.1"
 
     def __post_init__(self) -> None:
         for f in fields(self):
             ref = getattr(self, f.name)
+            if ref is None and f.default is None:
+                continue
             _check(isinstance(ref, str) and bool(ref) and not any(c.isspace() for c in ref)
                    and not ref.endswith(":"),
                    f"images.{f.name}", f"'{shorten(str(ref))}' is not an image reference such as 'postgres:16'")
+
+
+# The v2 runtime's images: another config (env only; [admin] and [vault] ignored) and no `doctor`,
+# so it cannot run the Reactor.toml this project writes.
+V2_RUNTIME_IMAGE = "ghcr.io/reactor-cloud/reactor"
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,7 @@ class StackSettings:
     pooler: Literal["pgbouncer", "supavisor"] = "pgbouncer"
     # OpenBao seal; none: the cloud's KMS, shamir on local and onprem
     vault_seal: Literal["shamir", "awskms", "gcpckms", "azurekeyvault"] | None = None
-    # image reference per service; default the Images defaults
+    # image reference per service; default the Images defaults (our builds for the three we build)
     images: Images = field(default_factory=Images)
     # per-platform settings keyed by platform name, checked by that platform; default none
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -148,10 +163,16 @@ class StackSettings:
                         hint = f"did you mean '{close[0]}'? " if close else ""
                         problems.append(f"regions: '{shorten(region)}' is not a region of @{topology.platform.value}; "
                                         f"{hint}allowed: {', '.join(sorted(known))}")
+        server = self.images.reactor_server
+        if server is not None and server.partition("@")[0].rsplit(":", 1)[0] == V2_RUNTIME_IMAGE:
+            problems.append(
+                f"images.reactor_server: '{shorten(server)}' is the v2 runtime, which cannot read the "
+                f"Reactor.toml written here (it ignores [admin] and [vault], has no `doctor`); build v1 with "
+                f"'reactor-infra images build', or leave images.reactor_server out")
         if topology.edition in PINNED_EDITIONS:
             for f in fields(self.images):
                 ref = getattr(self.images, f.name)
-                if not image_is_pinned(ref):
+                if ref is not None and not image_is_pinned(ref):
                     problems.append(
                         f"images.{f.name}: '{shorten(ref)}' has no tag or digest; edition "
                         f"{topology.edition.value} runs only pinned images, such as '{shorten(ref)}:1.4.2' "

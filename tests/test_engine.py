@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+from tools import built_images_stack
 
 from reactor_infra import engine
 from reactor_infra.errors import OperationError, PulumiMissingError, UserError
@@ -46,6 +47,8 @@ def test_up_without_the_cli_raises_one_actionable_error(no_pulumi):
 @pytest.mark.parametrize("command", [["up", "O2@aws", "--yes"], ["preview", "O2@aws"], ["refresh", "O2@aws", "-y"],
                                      ["outputs", "O2@aws"], ["destroy", "O2@aws", "--yes"]])
 def test_real_commands_exit_1_with_one_line_and_no_traceback_without_the_cli(command, tmp_path):
+    if command[0] == "up":  # up refuses unbuilt images before the CLI check: give it pushed ones
+        command = ["up", "--stack", str(built_images_stack(tmp_path, command[1])), *command[2:]]
     result = cli(*command, home=tmp_path)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tools import built_images_stack
 
 FIXTURES = Path(__file__).parent / "fixtures" / "events"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]|\x1b\][^\x07]*\x07|\r")
@@ -92,6 +93,11 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
                           timeout=120, env=env, stdin=subprocess.DEVNULL)
 
 
+def built(tmp_path, token: str) -> list[str]:
+    """`--stack FILE` for the token with its images pushed: up refuses unbuilt images first."""
+    return ["--stack", str(built_images_stack(tmp_path, token))]
+
+
 def calls(tmp_path) -> list[str]:
     log = tmp_path / "calls.log"
     return log.read_text().splitlines() if log.exists() else []
@@ -146,7 +152,7 @@ def on_terminal(args: list[str], env: dict[str, str], answer: str | None = None,
                 "add --yes to confirm"),
 ])
 def test_without_a_terminal_and_without_yes_nothing_starts(tmp_path, command, says):
-    result = run([command, "O2@aws"], env_with(tmp_path, RECORDING_CLI))
+    result = run([command, *built(tmp_path, "O2@aws")], env_with(tmp_path, RECORDING_CLI))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: {says}"] and result.stdout == ""
     assert calls(tmp_path) == [], "the Pulumi CLI was not even asked its version"
@@ -162,14 +168,14 @@ def test_bad_input_is_said_before_the_missing_yes(tmp_path):
 
 @pytest.mark.parametrize("command", ["up", "refresh", "destroy"])
 def test_with_yes_and_no_cli_exit_1_with_the_install_hint(tmp_path, command):
-    result = run([command, "O2@aws", "--yes"], env_with(tmp_path))
+    result = run([command, *built(tmp_path, "O2@aws"), "--yes"], env_with(tmp_path))
     (line,) = result.stderr.splitlines()
     assert result.returncode == 1 and line.startswith("error: the Pulumi CLI is not installed")
     assert "https://www.pulumi.com/docs/install/" in line and not (tmp_path / "home").exists()
 
 
 def test_on_a_terminal_without_yes_the_cli_check_comes_next(tmp_path):
-    code, text, _ = on_terminal(["up", "O2@aws"], env_with(tmp_path))
+    code, text, _ = on_terminal(["up", *built(tmp_path, "O2@aws")], env_with(tmp_path))
     assert code == 1 and "error: the Pulumi CLI is not installed" in text and "--yes" not in text
 
 
@@ -187,7 +193,7 @@ O2_OUTPUTS = {"REPLAY_OUTPUTS": json.dumps({"public_url": "https://203.0.113.10"
 
 def test_up_with_yes_previews_by_tier_then_runs_the_plan_with_progress_lines(tmp_path):
     env = {**replay(tmp_path, preview="preview_o2_aws.jsonl", up="up_o2_aws_done.jsonl"), **O2_OUTPUTS}
-    result = run(["up", "O2@aws", "--yes"], env)
+    result = run(["up", *built(tmp_path, "O2@aws"), "--yes"], env)
     assert result.returncode == 0, result.stderr
     err = result.stderr.splitlines()
     state = (tmp_path / "home" / "state").as_uri()
@@ -215,7 +221,7 @@ def test_preview_shows_the_changes_by_tier_and_prints_the_counts(tmp_path):
 
 
 def test_up_refuses_data_loss_even_with_yes_and_never_runs(tmp_path):
-    result = run(["up", "E2@aws", "--yes"], replay(tmp_path, preview="preview_e2_aws.jsonl"))
+    result = run(["up", *built(tmp_path, "E2@aws"), "--yes"], replay(tmp_path, preview="preview_e2_aws.jsonl"))
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert [e.split(" (")[0] for e in errors[:3]] == [
@@ -229,7 +235,7 @@ def test_up_refuses_data_loss_even_with_yes_and_never_runs(tmp_path):
 
 def test_an_allowed_up_that_fails_names_the_resource_its_tier_and_the_provider_message(tmp_path):
     env = replay(tmp_path, preview="preview_e2_aws.jsonl", up="up_e2_aws_failed.jsonl", up_fail="1")
-    result = run(["up", "E2@aws", "--yes", "--allow-data-loss"], env)
+    result = run(["up", *built(tmp_path, "E2@aws"), "--yes", "--allow-data-loss"], env)
     assert result.returncode == 1
     last = result.stderr.splitlines()[-1]
     assert last.startswith("error: update node-instance (tier node, aws:ec2/instance:Instance) failed: ")
@@ -258,7 +264,7 @@ def test_refresh_with_yes_asks_for_allow_data_loss_before_forgetting_a_vanished_
 
 def test_up_with_no_changes_does_not_run_and_prints_the_outputs(tmp_path):
     env = {**replay(tmp_path, preview="preview_o2_aws_no_changes.jsonl"), **O2_OUTPUTS}
-    result = run(["up", "O2@aws", "--yes"], env)
+    result = run(["up", *built(tmp_path, "O2@aws"), "--yes"], env)
     assert result.returncode == 0, result.stderr
     assert "Changes: 3 unchanged" in result.stderr.splitlines()
     assert json.loads(result.stdout)["reactor_toml"] == "[secret]"
@@ -267,7 +273,7 @@ def test_up_with_no_changes_does_not_run_and_prints_the_outputs(tmp_path):
 
 def test_on_a_terminal_up_asks_and_no_changes_nothing(tmp_path):
     env = replay(tmp_path, preview="preview_o2_aws.jsonl", up="up_o2_aws_done.jsonl")
-    code, text, stdout = on_terminal(["up", "O2@aws"], env, answer="n")
+    code, text, stdout = on_terminal(["up", *built(tmp_path, "O2@aws")], env, answer="n")
     assert code == 1, text
     assert "Do you want to perform this up on stack 'o2-aws'? [y/N]" in text
     assert "error: up of stack 'o2-aws' not confirmed; nothing was changed" in text
@@ -276,7 +282,7 @@ def test_on_a_terminal_up_asks_and_no_changes_nothing(tmp_path):
 
 def test_on_a_terminal_up_asks_and_yes_runs_with_the_live_view(tmp_path):
     env = {**replay(tmp_path, preview="preview_o2_aws.jsonl", up="up_o2_aws_done.jsonl"), **O2_OUTPUTS}
-    code, text, stdout = on_terminal(["up", "O2@aws"], env, answer="y")
+    code, text, stdout = on_terminal(["up", *built(tmp_path, "O2@aws")], env, answer="y")
     assert code == 0, text
     assert "created node-data (tier node, aws:ebs/volume:Volume) in 9s" in text
     assert "up o2-aws: done. Resources: 1 created, 2 updated, 2 unchanged. Duration: 10s" in text

