@@ -269,6 +269,10 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
     secrets = _secrets(vault, seal, pooler, has_nats, tiers) + _challenge_secrets(topo, policy)
     if ingress.tier is None:
         notes.append("size 1 binds 127.0.0.1:8000 only; nothing is published beyond this machine")
+    if ingress.tls is TlsTermination.CADDY and not settings.domain and not traits(topo.platform).one_host:
+        notes.append("no domain: Caddy answers on the public address with a certificate from its own "
+                     "internal CA, which browsers and clients do not trust; set reactor-infra:domain for a "
+                     "public ACME certificate")
     return Plan(
         topology=topo, settings=settings, stack=stack or topo.slug, regions=regions, tiers=tuple(tiers),
         links=links, flows=flows, ingress=ingress, database=database, pooler=pooler, storage=storage, vault=vault,
