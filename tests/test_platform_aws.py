@@ -600,3 +600,27 @@ def test_every_boot_script_in_the_user_data_passes_shellcheck(token, tmp_path):
         done = subprocess.run([shellcheck(), "--shell=sh", "--severity=warning", str(script)],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, f"{path}: {done.stdout}"
+
+
+# --- how a stack change reaches the node (issue: updates never reached an AWS node) ----------------
+
+
+@pytest.mark.parametrize(("change", "replaces_node"), [
+    ({"domain": "api.example.com"}, True),           # Caddy's site and Reactor.toml change: user data
+    ({"acme_email": "ops@example.com"}, True),        # the Caddyfile changes: user data
+    ({"images": {"postgres": "postgres:16.13"}}, True),  # compose.yaml changes: user data
+    ({"extras": {"aws": {"root_volume_gb": 40}}}, False),  # the root disk grows in place
+])
+def test_what_each_stack_change_does_to_the_node(change, replaces_node):
+    """A changed config reaches the node by a new instance (cloud-init runs once per instance);
+    the data volume, address, keys and secrets stay in every case."""
+    from reactor_infra.diff import Op, diff_renders
+
+    before = json.loads(rendered("E2@aws", {"domain": "old.example.com"} if "domain" in change else None)[1])
+    after = json.loads(rendered("E2@aws", change)[1])
+    diff = diff_renders(before, after, stack="e2-aws", before="before", after="after")
+    ops = {c.name: c.op for c in diff.changes}
+    assert (ops.get("node-instance") is Op.REPLACE) is replaces_node, ops
+    for kept in ("node-data", "node-address-eip", "keys-data", "keys-seal"):
+        assert ops.get(kept) not in (Op.REPLACE, Op.DELETE), (kept, ops.get(kept))
+    assert not diff.risks, [r.what for r in diff.risks]
