@@ -17,19 +17,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .cli import JsonOpt, StackOpt, TokenArg
 from .errors import OperationError, UserError
 
 if TYPE_CHECKING:
     from .images import Build
 
-TokenArg = Annotated[
-    str | None,
-    typer.Argument(help="topology token, e.g. E5+ha@aws (may be left out with --stack)", show_default=False),
-]
-StackOpt = Annotated[
-    Path | None,
-    typer.Option("--stack", "-s", help="stack file (stacks/Pulumi.<stack>.yaml) with settings", show_default=False),
-]
 PushOpt = Annotated[
     str | None,
     typer.Option("--push", help="also tag each image REGISTRY/<name>:<tag> and push it there "
@@ -41,7 +34,6 @@ PlatformOpt = Annotated[
     typer.Option("--platform", help="build for this platform, e.g. linux/amd64 (default: the engine's own)",
                  show_default=False),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
 
 INSTALL_DOCKER = "install Docker (https://docs.docker.com/engine/install/)"
 

@@ -27,18 +27,14 @@ import yaml
 
 from . import naming
 from .layout import (
-    CADDY_ADMIN,
     GATEWAY_PORT,
-    HTTP,
     HTTPS,
     NATS_CLIENT,
     NATS_MONITOR,
     NATS_ROUTES,
-    REACTOR,
     VAULT_API,
     VAULT_CLUSTER,
     Plan,
-    Service,
 )
 
 _PACKAGE_DIR = Path(__file__).resolve().parent

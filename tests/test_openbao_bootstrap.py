@@ -5,7 +5,6 @@ OpenBao: tests/test_openbao_bootstrap_real.py."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tomllib
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import hcl2
 import pytest
-from tools import require, shellcheck, write
+from tools import shellcheck, write
 
 from reactor_infra import openbao_bootstrap as ob
 from reactor_infra.plan import build_plan

@@ -20,7 +20,7 @@ from tools import CADDIES, caddy_binary, caddy_version, node_specs, require, run
 
 from reactor_infra import templating as t
 from reactor_infra.compose import compose_yaml
-from reactor_infra.layout import Plan, Service
+from reactor_infra.layout import Plan
 from reactor_infra.plan import build_plan
 from reactor_infra.settings import StackSettings
 from reactor_infra.token import parse, valid_topologies

@@ -13,7 +13,6 @@ from reactor_infra.catalogue import LOOPBACK
 from reactor_infra.service_spec import ServiceSpec, Sidecar, fill, secret_refs
 
 from .component import LocalComponent
-from .naming import labels
 
 
 @dataclass(frozen=True)
