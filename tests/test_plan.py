@@ -320,3 +320,42 @@ def test_only_tiers_that_call_out_get_internet_egress():
     onprem = plan_of("E6@onprem")
     assert not onprem.tier(Tier.VAULT).egress  # shamir: no KMS to reach
     assert not any(t.egress for t in plan.tiers if t.name in (Tier.NATS, Tier.POOLER, Tier.DATABASE))
+
+
+# --- the link table, exactly, for a handful of tokens (DESIGN §6) ---------------------------------
+
+EXACT_LINKS = {
+    "O1@local": [],
+    "O2@aws": [("internet", "node", 443), ("internet", "node", 80)],
+    "E4@aws": [
+        ("internet", "infra", 443), ("internet", "infra", 80), ("infra", "app", 8000),
+        ("app", "database", 5432), ("infra", "database", 5432), ("app", "infra", 8200), ("app", "infra", 4222)],
+    "E5+ha@aws": [
+        ("internet", "load-balancer", 443), ("internet", "load-balancer", 80),
+        ("load-balancer", "edge", 443), ("load-balancer", "edge", 80), ("edge", "app", 8000),
+        ("app", "database", 5432), ("edge", "database", 5432), ("app", "infra", 8200), ("infra", "infra", 8201),
+        ("app", "infra", 4222), ("infra", "infra", 6222)],
+    "C6@aws": [
+        ("internet", "load-balancer", 443), ("internet", "load-balancer", 80),
+        ("load-balancer", "edge", 443), ("load-balancer", "edge", 80), ("edge", "app", 8000),
+        ("app", "pooler", 5432), ("pooler", "database", 5432), ("app", "database", 5432),
+        ("edge", "database", 5432), ("app", "vault", 8200), ("vault", "vault", 8201),
+        ("app", "nats", 4222), ("nats", "nats", 6222)],
+    "E6@local": [
+        ("internet", "edge", 443), ("internet", "edge", 80), ("edge", "app", 8000), ("app", "pooler", 5432),
+        ("pooler", "database", 5432), ("edge", "database", 5432), ("app", "vault", 8200), ("app", "nats", 4222)],
+}
+
+
+@pytest.mark.parametrize("token", sorted(EXACT_LINKS))
+def test_the_link_table_is_exactly_designs(token):
+    assert [(str(x.source), str(x.target), x.port) for x in plan_of(token).links] == EXACT_LINKS[token]
+
+
+def test_links_name_the_services_at_each_end():
+    by_port = {(str(x.source), x.port): (x.source_service, x.target_service) for x in plan_of("C6@aws").links}
+    assert by_port[("app", 8200)] == (Service.REACTOR_SERVER, Service.OPENBAO)
+    assert by_port[("app", 4222)] == (Service.REACTOR_SERVER, Service.NATS)
+    assert by_port[("edge", 5432)] == (Service.GATEWAY_SERVER, Service.POSTGRES)
+    assert by_port[("internet", 443)] == (None, None)  # the load balancer takes it
+    assert by_port[("load-balancer", 443)] == (None, Service.CADDY)
