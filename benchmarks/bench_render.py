@@ -25,13 +25,16 @@ CHILD = r"""
 import hashlib, json, resource, sys, time, tracemalloc
 t0 = time.perf_counter()
 from reactor_infra.render import render
+from reactor_infra.settings import load_settings
 token = sys.argv[1]
-t1 = time.perf_counter(); graph = render(token); t2 = time.perf_counter()
+# edition C is deployable only with a domain (its tenants live under it)
+settings = load_settings({"domain": "api.example.com"}) if token.startswith("C") else None
+t1 = time.perf_counter(); graph = render(token, settings); t2 = time.perf_counter()
 warm = []
 for _ in range(int(sys.argv[2])):
-    s = time.perf_counter(); render(token); warm.append(time.perf_counter() - s)
+    s = time.perf_counter(); render(token, settings); warm.append(time.perf_counter() - s)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-tracemalloc.start(); render(token); heap = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
+tracemalloc.start(); render(token, settings); heap = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
 print(json.dumps({"import": t1 - t0, "cold": t2 - t1, "warm": min(warm), "resources": len(graph.resources),
                   "heap_mib": heap / 2**20, "rss_mib": rss,
                   "sha": hashlib.sha256(graph.to_json().encode()).hexdigest()}))
@@ -65,7 +68,11 @@ def main() -> int:
         print(f"{token:<12} {r['resources']:>9} {r['import']:>9.2f} {r['cold']:>7.2f} {r['warm']:>7.3f} "
               f"{r['heap_mib']:>13.1f} {r['rss_mib']:>8.0f}")
 
-    from reactor_infra.render import render
+    from reactor_infra.render import render as render_token
+    from reactor_infra.settings import load_settings
+
+    def render(token):  # edition C is deployable only with a domain, as in CHILD
+        return render_token(token, load_settings({"domain": "api.example.com"}) if token.startswith("C") else None)
 
     # the same tokens one after another in one process: time, and whether any render
     # differs from its fresh-process twin (state leaking between renders would show here)
