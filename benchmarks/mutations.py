@@ -33,7 +33,7 @@ class Mutation:
 
 MUTATIONS = (
     Mutation("swap-vault-nats-ports", "the app -> OpenBao and app -> NATS links swap ports in the Plan",
-             "reactor_infra/plan.py",
+             "reactor_infra/links.py",
              'add(S.REACTOR_SERVER, S.OPENBAO, VAULT_API, "secrets (OpenBao API)")',
              'add(S.REACTOR_SERVER, S.OPENBAO, NATS_CLIENT, "secrets (OpenBao API)")',
              ("tests/test_plan.py", "tests/test_conformance.py")),

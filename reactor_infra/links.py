@@ -1,0 +1,102 @@
+"""The Plan's flows and links (DESIGN §6 table): who may open a connection to whom, on which port.
+
+Part of deciding the Plan (`plan.build_plan` calls `flows_and_links`); kept apart so the ladder
+and the connections each read on their own. Pure; no Pulumi.
+"""
+
+from __future__ import annotations
+
+from .layout import (
+    GATEWAY_PORT,
+    HTTP,
+    HTTPS,
+    INTERNET,
+    LOAD_BALANCER,
+    NATS_CLIENT,
+    NATS_ROUTES,
+    POSTGRES_PORT,
+    REACTOR,
+    VAULT_API,
+    VAULT_CLUSTER,
+    Ingress,
+    Link,
+    Policy,
+    Pooler,
+    Service,
+    Tier,
+    TierPlan,
+    TlsTermination,
+)
+
+S = Service
+
+
+def flows_and_links(tiers: list[TierPlan], ingress: Ingress, pooler: Pooler | None,
+           policy: Policy) -> tuple[tuple[Link, ...], tuple[Link, ...]]:
+    """(flows, links). A flow is every connection one service opens to another, on a node or
+    across nodes; a link is a flow that crosses a tier boundary (or runs between the replicas of
+    one tier), or comes from outside: exactly one firewall rule each. Flows inside one node are
+    not links, but platforms that place each service apart (one Docker host) need them."""
+    tier_of = {}
+    for t in tiers:
+        for s in t.services:
+            tier_of.setdefault(s, t)
+    replicated = {t.name for t in tiers if t.replicas.max > 1}
+    flows: list[Link] = []
+    links: list[Link] = []
+
+    def add(source: Service | None, target: Service | None, port: int, purpose: str, *,
+            source_end=None, target_end=None) -> None:
+        src = source_end if source_end is not None else tier_of[source].name
+        dst = target_end if target_end is not None else tier_of[target].name
+        flow = Link(src, dst, port, purpose, source, target)
+        peers = source == target  # raft, cluster routes: between the replicas of one tier
+        if source is not None and target is not None and (not peers or dst in replicated):
+            if flow not in flows:
+                flows.append(flow)
+        if src == dst and not (peers and dst in replicated):
+            return  # on one node the flow never leaves it
+        if flow not in links:
+            links.append(flow)
+
+    if ingress.tier is None:
+        if S.POSTGRES in tier_of:
+            add(S.REACTOR_SERVER, S.POSTGRES, POSTGRES_PORT, "data")
+        return tuple(flows), ()
+    public_end = LOAD_BALANCER if ingress.load_balancer else ingress.tier
+    terminator = None if ingress.load_balancer else S.CADDY  # the load balancer, else Caddy on the tier
+    add(None, terminator, HTTPS, "public API and sites (TLS)", source_end=INTERNET, target_end=public_end)
+    add(None, terminator, HTTP, "redirect to HTTPS and ACME HTTP-01", source_end=INTERNET, target_end=public_end)
+    if ingress.load_balancer:
+        if ingress.tls is TlsTermination.LOAD_BALANCER:
+            add(None, S.REACTOR_SERVER, REACTOR, "reactor-server HTTP behind the load balancer",
+                source_end=LOAD_BALANCER)
+        else:
+            add(None, S.CADDY, HTTPS, "TLS passthrough to Caddy", source_end=LOAD_BALANCER)
+            add(None, S.CADDY, HTTP, "HTTP passthrough to Caddy", source_end=LOAD_BALANCER)
+    if S.CADDY in tier_of:
+        add(S.CADDY, S.REACTOR_SERVER, REACTOR, "reactor-server HTTP from the gateway")
+    if S.GATEWAY_SERVER in tier_of:
+        add(S.CADDY, S.GATEWAY_SERVER, GATEWAY_PORT, "on-demand TLS: Caddy asks gateway-server /ask")
+    db_tier = next((t for t in tiers if t.name is Tier.DATABASE), None)
+    db = Tier.DATABASE if db_tier is not None else None
+    if db is not None or S.POSTGRES in tier_of:
+        if pooler:
+            add(S.REACTOR_SERVER, pooler.kind.service, pooler.port,
+                f"data through {pooler.kind} ({pooler.mode} mode)")
+            add(pooler.kind.service, S.POSTGRES, POSTGRES_PORT, f"{pooler.kind} to Postgres", target_end=db)
+            if policy.multi_tenant:
+                add(S.REACTOR_SERVER, S.POSTGRES, POSTGRES_PORT,
+                    "control database, direct (creates tenant databases and roles)", target_end=db)
+        else:
+            add(S.REACTOR_SERVER, S.POSTGRES, POSTGRES_PORT, "data", target_end=db)
+        if S.GATEWAY_SERVER in tier_of:
+            add(S.GATEWAY_SERVER, S.POSTGRES, POSTGRES_PORT,
+                "gateway-server LISTENs on reactor_gateway_routes (direct)", target_end=db)
+    if S.OPENBAO in tier_of:
+        add(S.REACTOR_SERVER, S.OPENBAO, VAULT_API, "secrets (OpenBao API)")
+        add(S.OPENBAO, S.OPENBAO, VAULT_CLUSTER, "OpenBao raft between peers")
+    if S.NATS in tier_of:
+        add(S.REACTOR_SERVER, S.NATS, NATS_CLIENT, "realtime and pubsub (NATS clients)")
+        add(S.NATS, S.NATS, NATS_ROUTES, "NATS cluster routes")
+    return tuple(flows), tuple(links)
