@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UserError
-from .graph import COMPONENT_PREFIX, tier_of
-from .resource_kinds import migration_step, state_kind
+from .graph import COMPONENT_PREFIX, tier_of_urn
+from .resource_kinds import migration_step, regenerates, state_kind
 
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 # ops that remove or swap out a physical resource
@@ -186,28 +186,20 @@ def one_line(message: str, limit: int = 400) -> str:
 
 class Ancestry:
     """Each known resource's type, inputs and parent, to find its Reactor tier
-    (graph.tier_of: the `tier` input of the nearest reactor-infra component)."""
+    (graph.tier_of_urn, the same walk the diff of a preview uses)."""
 
     def __init__(self, steps: Iterable[Step] = ()) -> None:
-        self._known: dict[str, State] = {}
+        self._known: dict[str, tuple[str, Mapping[str, Any], str | None]] = {}
         for step in steps:
             self.learn(step)
 
     def learn(self, step: Step) -> None:
         state = step.new or step.old
         if state is not None and (step.urn not in self._known or step.new is not None):
-            self._known[step.urn] = state
+            self._known[step.urn] = (state.type, state.inputs, state.parent)
 
     def tier(self, urn: str) -> str | None:
-        chain: list[tuple[str, Mapping[str, Any]]] = []
-        seen: set[str] = set()
-        current: str | None = urn
-        while current and current in self._known and current not in seen:
-            seen.add(current)
-            state = self._known[current]
-            chain.append((state.type, state.inputs))
-            current = state.parent
-        return tier_of(list(reversed(chain)))
+        return tier_of_urn(urn, self._known)
 
 
 # --- collapsing the three steps of a replacement -------------------------------------------------
@@ -296,6 +288,8 @@ def data_loss_risks(steps: Sequence[Step]) -> list[Risk]:
         if change.op not in RISKY_OPS:
             continue
         kind = state_kind(change.type)
+        if kind is not None and regenerates(change.type, change.name):
+            kind = None  # e.g. Caddy's certificates: made again at start (the diff says so as a note)
         if kind is None and not change.step.protected:
             continue
         risks.append(Risk(name=change.name, type=change.type, tier=change.tier, op=change.op,

@@ -8,23 +8,16 @@ Two kinds:
   (dump/restore, copy blobs, re-seed secrets). Only an offline diff knows both Plans.
 
 Some stateful resources hold nothing that cannot be made again; those are said as notes, not
-risks (`REGENERABLE`).
+risks (`resource_kinds.regenerates`, the same rule the `up` gate uses).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from .diff import Change, Op, Risk
-from .resource_kinds import MIGRATION_STEPS, StateKind, migration_step
-
-# (type, logical-name pattern) -> why losing it loses nothing that cannot be made again
-REGENERABLE: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("docker:index/volume:Volume", re.compile(r"-caddy-(data|config)$"),
-     "Caddy's certificates and ACME account: Caddy obtains them again at start (mind the CA's rate limits)"),
-)
+from .resource_kinds import MIGRATION_STEPS, StateKind, migration_step, regenerates
 
 HOLDS = {
     StateKind.DATABASE.value: "its data is lost",
@@ -45,13 +38,6 @@ STEP_FILES_TO_S3 = ("copy .reactor/ blobs, functions and sites into the bucket (
                     "platform's tool) before switching storage to s3 (runtime reference §4 step 2)")
 
 
-def regenerable(change: Change) -> str | None:
-    for type_, pattern, why in REGENERABLE:
-        if change.type == type_ and pattern.search(change.name):
-            return why
-    return None
-
-
 def resource_risks(changes: list[Change] | tuple[Change, ...]) -> tuple[list[Risk], list[str]]:
     """Risks of replacing or deleting stateful resources, and notes for those that regenerate
     or are blocked by `protect`."""
@@ -64,7 +50,7 @@ def resource_risks(changes: list[Change] | tuple[Change, ...]) -> tuple[list[Ris
             notes.append(f"{c.name} is protected: pulumi up refuses to {c.op.value} it until `protect` is lifted")
         if not c.stateful:
             continue
-        why = regenerable(c)
+        why = regenerates(c.type, c.name)
         if why:
             notes.append(f"{c.name} is {'deleted' if c.op is Op.DELETE else 'replaced'}; it holds {why}")
             continue

@@ -176,6 +176,7 @@ def _matches(actual: Any, expected: Any) -> bool:
 
 
 TIER_INPUT = "tier"
+TIER_TAG = "reactor:tier"  # the tag platforms also put on taggable resources (aws)
 
 
 def tier_of(ancestry: list[tuple[str, Mapping[str, Any]]]) -> str | None:
@@ -188,3 +189,23 @@ def tier_of(ancestry: list[tuple[str, Mapping[str, Any]]]) -> str | None:
             if isinstance(tier, str) and tier:
                 return tier
     return None
+
+
+def tier_of_urn(urn: str, states: Mapping[str, tuple[str, Mapping[str, Any], str | None]]) -> str | None:
+    """A resource's tier from the states a preview holds (urn -> (type, inputs, parent urn)):
+    `tier_of` over its ancestry; when its components are not in the preview (`pulumi preview
+    --json` without `--show-sames`), its own `reactor:tier` tag."""
+    ancestry: list[tuple[str, Mapping[str, Any]]] = []
+    seen: set[str] = set()
+    at: str | None = urn
+    while at and at in states and at not in seen:
+        seen.add(at)
+        type_, inputs, parent = states[at]
+        ancestry.insert(0, (type_, inputs))
+        at = parent
+    tier = tier_of(ancestry)
+    if tier is None and urn in states:
+        tags = states[urn][1].get("tags")
+        if isinstance(tags, Mapping) and isinstance(tags.get(TIER_TAG), str):
+            tier = tags[TIER_TAG]
+    return tier

@@ -22,13 +22,12 @@ from typing import Any
 from .diff import MISSING, Change, InputChange, Op, Risk, StackDiff, diff_values, find_renames, masked
 from .diff_risks import resource_risks
 from .errors import UserError
-from .graph import SECRET, UNKNOWN, tier_of
+from .graph import SECRET, UNKNOWN, tier_of_urn
 from .resource_kinds import migration_step, state_kind
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # the secret signature of the wire format
 UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 ROOT_TYPE = "pulumi:pulumi:Stack"
-TIER_TAG = "reactor:tier"
 
 _OPS = {"create": Op.CREATE, "import": Op.CREATE, "update": Op.UPDATE, "replace": Op.REPLACE,
         "create-replacement": Op.REPLACE, "delete-replaced": Op.REPLACE, "import-replacement": Op.REPLACE,
@@ -140,7 +139,7 @@ def diff_preview(text: str, source: str = "preview") -> StackDiff:
             continue
         else:
             change = _change(_OPS[op_name], op_name, urn, type_, name, logical, old, new)
-        tier = _tier(urn, states)
+        tier = tier_of_urn(urn, states)
         untiered += tier is None
         change = dataclasses.replace(change, tier=tier)
         if old.get("pendingReplacement") and change.stateful:
@@ -205,20 +204,6 @@ _GONE = object()
 
 def _missing(value: Any) -> Any:
     return MISSING if value is _NOTHING or value is _GONE else value
-
-
-def _tier(urn: str, states: Mapping[str, tuple[str, dict[str, Any], str | None]]) -> str | None:
-    ancestry, seen, at = [], set(), urn
-    while at in states and at not in seen:
-        seen.add(at)
-        type_, inputs, parent = states[at]
-        ancestry.insert(0, (type_, inputs))
-        at = parent
-    tier = tier_of(ancestry)
-    if tier is None and urn in states:  # the component's step is not in the preview: the tier tag
-        tags = states[urn][1].get("tags")
-        tier = tags.get(TIER_TAG) if isinstance(tags, Mapping) and isinstance(tags.get(TIER_TAG), str) else None
-    return tier
 
 
 def _pending_risk(change: Change) -> Risk:

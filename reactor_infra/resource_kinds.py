@@ -10,6 +10,7 @@ runtime reference §4 "moving up a size").
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -71,6 +72,22 @@ MIGRATION_STEPS: dict[StateKind, str] = {
     StateKind.SECRET: "keep the old value: import it into the new resource (pulumi import) or re-seed "
                       "the runtime's secrets; a new data key orphans the data encrypted with the old one",
 }
+
+
+# Stateful resources that hold nothing which cannot be made again: (type, logical-name pattern) ->
+# why. Their replace or delete is said, never gated or counted as a data-loss risk.
+REGENERABLE: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("docker:index/volume:Volume", re.compile(r"-caddy-(data|config)$"),
+     "Caddy's certificates and ACME account: Caddy obtains them again at start (mind the CA's rate limits)"),
+)
+
+
+def regenerates(resource_type: str, name: str) -> str | None:
+    """Why losing this resource loses nothing that cannot be made again, or None."""
+    for type_, pattern, why in REGENERABLE:
+        if resource_type == type_ and pattern.search(name):
+            return why
+    return None
 
 
 def state_kind(resource_type: str) -> StateKind | None:

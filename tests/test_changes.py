@@ -194,3 +194,16 @@ def test_the_collector_keeps_the_engine_counts_and_error_diagnostics():
     collector = collected("preview_e2_aws.jsonl")
     assert collector.change_summary == {"same": 6, "update": 1, "replace": 3, "create": 1, "delete": 2}
     assert collector.errors == []
+
+
+def test_the_gate_and_the_pr_diff_agree_on_what_regenerates():
+    """Caddy's certificate volumes are made again at start: the diff notes them, and `up` must not
+    refuse them either; a Postgres volume beside them is still a risk."""
+    base = "urn:pulumi:e4-local::reactor-infra::reactor-infra:local:Service$docker:index/volume:Volume::"
+    volume = State("docker:index/volume:Volume")
+    steps = [Step("delete", base + "infra-caddy-data", old=volume), Step("delete", base + "database-postgres-data",
+                                                                         old=volume)]
+    assert [r.name for r in data_loss_risks(steps)] == ["database-postgres-data"]
+    protected = State("docker:index/volume:Volume", protect=True)
+    assert [r.name for r in data_loss_risks([Step("delete", base + "infra-caddy-data", old=protected)])] == [
+        "infra-caddy-data"]  # the engine refuses a protected one whatever it holds
