@@ -4,7 +4,7 @@ its image and (if stateful) its data volumes."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_docker as docker
@@ -22,7 +22,7 @@ class ServiceArgs:
     spec: ServiceSpec  # how the service runs: image, env, files, mounts, health (the catalogue)
     labels: Mapping[str, str]  # Docker labels (stack, token, tier)
     # plan secret name -> its value, for the spec's secret environment; default none
-    secrets: Mapping[str, pulumi.Output[str]] = ()  # type: ignore[assignment]
+    secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
     # networks to join (the first is the primary)
     networks: Sequence[docker.Network] = ()
     # published (host address, port) pairs; default none
