@@ -45,6 +45,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "name_prefix": plan.name_prefix,
         "regions": list(plan.regions),
         "sizing_preset": plan.sizing_preset,
+        "zones": plan.zones,
         "tiers": [
             {
                 "name": t.name.value,
@@ -93,6 +94,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "protect": plan.policy.protect,
             "backup_retention_days": plan.policy.backup_retention_days,
             "customer_managed_keys": plan.policy.customer_managed_keys,
+            "egress_per_zone": plan.policy.egress_per_zone,
             "multi_tenant": plan.policy.multi_tenant,
             "tenant_provider": plan.policy.tenant_provider,
             "free_tier_quotas": plan.policy.free_tier_quotas,
@@ -137,6 +139,8 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
         f"backups kept {pol.backup_retention_days} days; "
         f"{'customer-managed' if pol.customer_managed_keys else 'platform-managed'} encryption keys",
     ]
+    if plan.zones > 1:
+        policy.append("egress: " + ("one NAT gateway per zone" if pol.egress_per_zone else "one shared NAT gateway"))
     if pol.multi_tenant:
         quotas = ", ".join(f"{k} {v}" for k, v in (pol.free_tier_quotas or {}).items())
         policy.append(f"multi-tenant ({pol.tenant_provider}); free tier: {quotas}")
@@ -148,7 +152,8 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
     return [
         (f"{topo.token}: {describe_token(topo)}", [
             f"stack: {plan.stack} (physical names start {plan.name_prefix}-)",
-            f"regions: {', '.join(plan.regions)}; sizing preset: {plan.sizing_preset}"]),
+            f"regions: {', '.join(plan.regions)}; sizing preset: {plan.sizing_preset}"
+            + (f"; network over {plan.zones} zones per region" if plan.zones > 1 else "")]),
         ("tiers", tiers),
         ("data", data),
         ("links (each is one firewall rule; nothing else is open)", links),

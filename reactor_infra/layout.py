@@ -229,6 +229,9 @@ class Policy:
     backup_retention_days: int
     customer_managed_keys: bool  # encrypt with our own KMS key where the platform has one
     multi_tenant: bool
+    # one egress gateway (NAT) per zone, so losing a zone never cuts the others' way out;
+    # otherwise one shared gateway
+    egress_per_zone: bool
     tenant_provider: str | None  # runtime [cloud] provider: single_node | shared_cluster
     free_tier_quotas: dict[str, int] | None
 
@@ -271,6 +274,9 @@ class Plan:
     policy: Policy
     secrets: tuple[Secret, ...]
     sizing_preset: str
+    # zones the install's network spans in each region: the most any tier spreads over, and
+    # at least the platform's `min_zones` once there is more than one machine
+    zones: int = 1
     # the services that may open connections to the internet (a tier's `egress` is any of these);
     # platforms that place services one by one (containers) read this, machine tiers read `egress`
     egress_services: frozenset[Service] = frozenset()

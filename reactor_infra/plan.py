@@ -94,6 +94,7 @@ def _policy(topo: Topology) -> Policy:
         backup_retention_days={Edition.OPEN: 7, Edition.ENTERPRISE: 14, Edition.COMMERCIAL: 14}[e],
         customer_managed_keys=e is not Edition.OPEN,
         multi_tenant=multi,
+        egress_per_zone=e is not Edition.OPEN,
         tenant_provider=("single_node" if topo.size == 2 else "shared_cluster") if multi else None,
         free_tier_quotas=dict(FREE_TIER_QUOTAS) if multi else None,
     )
@@ -180,8 +181,10 @@ def _ingress(topo: Topology, rung: Rung, tiers: list[TierPlan]) -> Ingress:
         return Ingress(TlsTermination.CADDY, tier.name, False)  # the Caddy beside the app terminates
     if rung.tls is TlsTermination.LOAD_BALANCER:
         return Ingress(TlsTermination.LOAD_BALANCER, tier.name, True)
-    # Caddy terminates; a (TCP passthrough) load balancer spreads over several gateway nodes
-    return Ingress(TlsTermination.CADDY, tier.name, tier.replicas.max > 1)
+    # Caddy terminates; a (TCP passthrough) load balancer spreads over several gateway nodes,
+    # or stands in front of one where machines get no public address
+    behind = tier.replicas.max > 1 or (topo.size >= 3 and traits(topo.platform).private_machines)
+    return Ingress(TlsTermination.CADDY, tier.name, behind)
 
 
 def _database(topo: Topology, regions: tuple[str, ...], main: Sizing, app: Replicas,
@@ -256,17 +259,24 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
     tiers = [replace(t, egress=bool(egress & set(t.services))) for t in tiers]
     flows, links = flows_and_links(tiers, ingress, pooler, policy)
     secrets = _secrets(vault, seal, pooler, has_nats, tiers) + _challenge_secrets(topo, policy)
+    zones = max(t.zones for t in tiers)
+    if topo.size >= 3:
+        zones = max(zones, traits(topo.platform).min_zones)
     if ingress.tier is None:
         notes.append("size 1 binds 127.0.0.1:8000 only; nothing is published beyond this machine")
     if ingress.tls is TlsTermination.CADDY and not settings.domain and not traits(topo.platform).one_host:
         notes.append("no domain: Caddy answers on the public address with a certificate from its own "
                      "internal CA, which browsers and clients do not trust; set reactor-infra:domain for a "
                      "public ACME certificate")
+    if ingress.tls is TlsTermination.LOAD_BALANCER and not settings.domain:
+        notes.append("no domain: the load balancer answers HTTPS with a self-signed certificate the program "
+                     "makes, which browsers and clients do not trust; set reactor-infra:domain for a managed "
+                     "certificate")
     return Plan(
         topology=topo, settings=settings, stack=stack or topo.slug, regions=regions, tiers=tuple(tiers),
         links=links, flows=flows, ingress=ingress, database=database, pooler=pooler, storage=storage, vault=vault,
         vault_seal=seal, nats=has_nats, policy=policy, secrets=secrets, sizing_preset=preset,
-        egress_services=egress, notes=tuple(notes),
+        egress_services=egress, zones=zones, notes=tuple(notes),
     )
 
 

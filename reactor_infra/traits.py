@@ -10,6 +10,10 @@ editing the Plan's logic, Reactor.toml's endpoints or the settings checks. No Pu
 - `object_store`: the S3-compatible endpoint and region rule Reactor.toml's storage uses when
   the Plan says s3; None: a MinIO-style `storage.internal` service the platform runs.
 - `bind_host`: the address reactor-server binds (Fly's private network is IPv6-only).
+- `private_machines`: from size 3 no machine has a public address: the ingress tier sits
+  behind the platform's load balancer even when it is one node (AWS, GCP, Azure).
+- `min_zones`: the fewest zones a multi-machine network must span (an AWS load balancer and an
+  RDS subnet group each need subnets in two zones).
 - `regions`: every region name the platform has (a static list: validation never calls out);
   None means free-form site names (on-prem). `default_regions`: primary first, then the
   second region +mr uses.
@@ -48,6 +52,8 @@ class PlatformTraits:
     regions: frozenset[str] | None
     # wildcard certificates for tenant hosts (edition C); None: the platform has no way yet
     dns_challenge: DnsChallenge | None = None
+    private_machines: bool = False
+    min_zones: int = 1
 
 
 # AWS commercial, GovCloud and China partitions (2026).
@@ -104,16 +110,19 @@ TRAITS: dict[Platform, PlatformTraits] = {
         one_host=False, managed_database=True, kms_seal="awskms",
         object_store=ObjectStore(endpoint=None, region=None),
         bind_host="0.0.0.0", default_regions=("us-east-1", "us-west-2"), regions=AWS_REGIONS,
+        private_machines=True, min_zones=2,
         # Route53, with an IAM user's key that may only write the zone's _acme-challenge records
         dns_challenge=DnsChallenge("route53", (("AWS_ACCESS_KEY_ID", "dns-challenge-key-id"),
                                                ("AWS_SECRET_ACCESS_KEY", "dns-challenge-secret")))),
     Platform.GCP: PlatformTraits(
         one_host=False, managed_database=True, kms_seal="gcpckms",
         object_store=ObjectStore(endpoint="https://storage.googleapis.com", region="auto"),  # XML API, HMAC keys
-        bind_host="0.0.0.0", default_regions=("us-central1", "us-east1"), regions=GCP_REGIONS),
+        bind_host="0.0.0.0", default_regions=("us-central1", "us-east1"), regions=GCP_REGIONS,
+        private_machines=True),
     Platform.AZURE: PlatformTraits(
         one_host=False, managed_database=True, kms_seal="azurekeyvault", object_store=None,
-        bind_host="0.0.0.0", default_regions=("eastus", "westus2"), regions=AZURE_REGIONS),
+        bind_host="0.0.0.0", default_regions=("eastus", "westus2"), regions=AZURE_REGIONS,
+        private_machines=True),
     Platform.FLY: PlatformTraits(
         one_host=False, managed_database=True, kms_seal=None,
         object_store=ObjectStore(endpoint="https://fly.storage.tigris.dev", region="auto"),  # Tigris

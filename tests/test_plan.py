@@ -124,6 +124,8 @@ def test_size_4_co_locates_nats_openbao_and_the_gateway_on_one_infra_tier():
     assert infra.replicas.min == 1
     assert not plan.has(Tier.EDGE) and not plan.has(Tier.NATS) and not plan.has(Tier.VAULT)
     assert plan.ingress.tier is Tier.INFRA
+    assert plan.ingress.load_balancer  # one node, but machines on AWS have no public address
+    assert plan_of("E4@onprem").ingress.load_balancer is False  # the customer's machine takes 80/443 itself
     ports = {(link.source, link.target, link.port) for link in plan.links}
     assert ("app", "infra", 8200) in ports and ("app", "infra", 4222) in ports
     assert ("infra", "database", 5432) in ports  # gateway-server needs a direct connection
@@ -327,8 +329,11 @@ def test_only_tiers_that_call_out_get_internet_egress():
 EXACT_LINKS = {
     "O1@local": [],
     "O2@aws": [("internet", "node", 443), ("internet", "node", 80)],
+    # DESIGN §6 puts the one infra node on the internet; on AWS no machine from size 3 has a
+    # public address (issue 9), so a passthrough load balancer stands in front of it
     "E4@aws": [
-        ("internet", "infra", 443), ("internet", "infra", 80), ("infra", "app", 8000),
+        ("internet", "load-balancer", 443), ("internet", "load-balancer", 80),
+        ("load-balancer", "infra", 443), ("load-balancer", "infra", 80), ("infra", "app", 8000),
         ("app", "database", 5432), ("infra", "database", 5432), ("app", "infra", 8200), ("app", "infra", 4222)],
     "E5+ha@aws": [
         ("internet", "load-balancer", 443), ("internet", "load-balancer", 80),
