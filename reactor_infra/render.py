@@ -61,12 +61,18 @@ def _make_recorder(region: str, platform: Platform | None):
 
     from . import mocks
 
+    # a resource made through an explicit provider answers in that provider's region (+mr)
+    provider_regions: dict[str, str] = {}
+
+    def region_of(provider_ref: str | None) -> str:
+        return provider_regions.get((provider_ref or "").rsplit("::", 1)[0], region)
+
     class RenderMocks(pm.Mocks):
         def new_resource(self, args: pm.MockResourceArgs):
-            return mocks.resource_state(args.typ, args.name, _plain(args.inputs), region, platform)
+            return mocks.resource_state(args.typ, args.name, _plain(args.inputs), region_of(args.provider), platform)
 
         def call(self, args: pm.MockCallArgs):
-            return mocks.call_result(args.token, _plain(args.args), region, platform)
+            return mocks.call_result(args.token, _plain(args.args), region_of(args.provider), platform)
 
     class Recorder(pm.MockMonitor):
         def __init__(self) -> None:
@@ -92,6 +98,8 @@ def _make_recorder(region: str, platform: Platform | None):
                     self.duplicates.append(urn.replace("pulumi:pulumi:Stack$", "", 1))
                 self.claimed.add(urn)
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            if request.type.startswith("pulumi:providers:") and isinstance(inputs.get("region"), str):
+                provider_regions[urn] = inputs["region"]
             id_, state = self.mocks.new_resource(pm.MockResourceArgs(
                 typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
                 resource_id=request.importId, custom=request.custom or False))
