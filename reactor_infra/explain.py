@@ -148,6 +148,10 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
     if plan.traits.one_host:
         links.append("on one Docker host each flow between two services is a network of its own; a Docker "
                      "bridge cannot restrict ports, so the two reach every port the other listens on")
+    api = plan.traits.platform_api_port
+    if api and plan.topology.size >= 2:
+        links.append(f"outbound: tiers that do not call out may still open :{api} to the platform's own APIs "
+                     "(secret store, image registry, logs, operators' sessions)")
     secrets = [f"{s.name} ({s.generator}) — {s.purpose}" for s in plan.secrets]
     return [
         (f"{topo.token}: {describe_token(topo)}", [

@@ -44,10 +44,15 @@ class Outside(StrEnum):
 
     INTERNET = "internet"
     LOAD_BALANCER = "load-balancer"  # the platform's load balancer in front of the ingress tier
+    VAULT_ROUTER = "vault-router"  # an internal load balancer passing only to the active OpenBao node
+    FILE_SYSTEM = "file-system"  # the platform's network file system (container tiers' files)
 
 
 INTERNET = Outside.INTERNET
 LOAD_BALANCER = Outside.LOAD_BALANCER
+VAULT_ROUTER = Outside.VAULT_ROUTER
+FILE_SYSTEM = Outside.FILE_SYSTEM
+NFS = 2049
 LinkEnd = Tier | Outside
 
 # Ports (runtime reference §3).
@@ -316,6 +321,20 @@ class Plan:
         tier = self.tier_of(Service.REACTOR_SERVER)
         assert tier is not None
         return tier
+
+    def ends_in(self, region: str) -> tuple[str, ...]:
+        """The link ends (tiers and outside ends but the internet) present in a region, in the
+        order links first name them: what a region's firewall makes a group for."""
+        here = {t.name.value for t in self.tiers if region in t.regions}
+        ends: list[str] = []
+        for link in self.links:
+            for end, other in ((link.source, link.target), (link.target, link.source)):
+                name = str(end)
+                if end == INTERNET or name in ends:
+                    continue
+                if name in here or (isinstance(end, Outside) and str(other) in here):
+                    ends.append(name)
+        return tuple(ends)
 
     def links_into(self, target: LinkEnd | str) -> tuple[Link, ...]:
         return tuple(link for link in self.links if link.target == target)

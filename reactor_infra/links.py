@@ -6,18 +6,22 @@ and the connections each read on their own. Pure; no Pulumi.
 
 from __future__ import annotations
 
+from .traits import PlatformTraits
 from .layout import (
     GATEWAY_PORT,
     HTTP,
     HTTPS,
     INTERNET,
+    FILE_SYSTEM,
     LOAD_BALANCER,
     NATS_CLIENT,
+    NFS,
     NATS_ROUTES,
     POSTGRES_PORT,
     REACTOR,
     VAULT_API,
     VAULT_CLUSTER,
+    VAULT_ROUTER,
     Ingress,
     Link,
     Policy,
@@ -31,12 +35,15 @@ from .layout import (
 S = Service
 
 
-def flows_and_links(tiers: list[TierPlan], ingress: Ingress, pooler: Pooler | None,
-           policy: Policy) -> tuple[tuple[Link, ...], tuple[Link, ...]]:
+def flows_and_links(tiers: list[TierPlan], ingress: Ingress, pooler: Pooler | None, policy: Policy,
+                    traits: PlatformTraits, files: frozenset[Tier] = frozenset(),
+                    ) -> tuple[tuple[Link, ...], tuple[Link, ...]]:
     """(flows, links). A flow is every connection one service opens to another, on a node or
     across nodes; a link is a flow that crosses a tier boundary (or runs between the replicas of
     one tier), or comes from outside: exactly one firewall rule each. Flows inside one node are
-    not links, but platforms that place each service apart (one Docker host) need them."""
+    not links, but platforms that place each service apart (one Docker host) need them. On the
+    platform's container tiers each service is a task of its own, so two services of one such
+    tier are a link too. `files`: the tiers whose files live on the network file system."""
     tier_of = {}
     for t in tiers:
         for s in t.services:
@@ -54,7 +61,8 @@ def flows_and_links(tiers: list[TierPlan], ingress: Ingress, pooler: Pooler | No
         if source is not None and target is not None and (not peers or dst in replicated):
             if flow not in flows:
                 flows.append(flow)
-        if src == dst and not (peers and dst in replicated):
+        apart = src == dst and not peers and str(dst) in traits.container_tiers
+        if src == dst and not (peers and dst in replicated) and not apart:
             return  # on one node the flow never leaves it
         if flow not in links:
             links.append(flow)
@@ -94,9 +102,21 @@ def flows_and_links(tiers: list[TierPlan], ingress: Ingress, pooler: Pooler | No
             add(S.GATEWAY_SERVER, S.POSTGRES, POSTGRES_PORT,
                 "gateway-server LISTENs on reactor_gateway_routes (direct)", target_end=db)
     if S.OPENBAO in tier_of:
-        add(S.REACTOR_SERVER, S.OPENBAO, VAULT_API, "secrets (OpenBao API)")
+        if traits.vault_router and tier_of[S.OPENBAO].replicas.max > 1:
+            add(S.REACTOR_SERVER, S.OPENBAO, VAULT_API, "secrets (OpenBao API) through the router",
+                target_end=VAULT_ROUTER)
+            add(None, S.OPENBAO, VAULT_API, "the router to the active OpenBao node (health-checked)",
+                source_end=VAULT_ROUTER)
+        else:
+            add(S.REACTOR_SERVER, S.OPENBAO, VAULT_API, "secrets (OpenBao API)")
+        # a joining node calls the leader's API (retry_join); standbys forward over the cluster port
+        add(S.OPENBAO, S.OPENBAO, VAULT_API, "OpenBao raft join (a peer's API)")
         add(S.OPENBAO, S.OPENBAO, VAULT_CLUSTER, "OpenBao raft between peers")
     if S.NATS in tier_of:
         add(S.REACTOR_SERVER, S.NATS, NATS_CLIENT, "realtime and pubsub (NATS clients)")
         add(S.NATS, S.NATS, NATS_ROUTES, "NATS cluster routes")
+    for t in tiers:
+        if t.name in files:
+            add(None, None, NFS, f"{t.name}'s files on the network file system (NFS)", source_end=t.name,
+                target_end=FILE_SYSTEM)
     return tuple(flows), tuple(links)

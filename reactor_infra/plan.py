@@ -257,7 +257,8 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
 
     egress = _egress_services(seal)
     tiers = [replace(t, egress=bool(egress & set(t.services))) for t in tiers]
-    flows, links = flows_and_links(tiers, ingress, pooler, policy)
+    flows, links = flows_and_links(tiers, ingress, pooler, policy, traits(topo.platform),
+                                   _network_files(topo, tiers, storage, vault))
     secrets = _secrets(vault, seal, pooler, has_nats, tiers) + _challenge_secrets(topo, policy)
     zones = max(t.zones for t in tiers)
     if topo.size >= 3:
@@ -278,6 +279,19 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
         vault_seal=seal, nats=has_nats, policy=policy, secrets=secrets, sizing_preset=preset,
         egress_services=egress, zones=zones, notes=tuple(notes),
     )
+
+
+def _network_files(topo: Topology, tiers: list[TierPlan], storage: StorageBackend,
+                   vault: VaultMode) -> frozenset[Tier]:
+    """The container tiers whose files must outlive a task: the one app node's fs storage and
+    embedded vault, and the certificates an edge's Caddy replicas share (ACME, on-demand TLS)."""
+    t = traits(topo.platform)
+    if not t.network_files:
+        return frozenset()
+    keeps = {Tier.EDGE} if any(x.name is Tier.EDGE for x in tiers) else set()
+    if storage is StorageBackend.FS or vault is VaultMode.EMBEDDED:
+        keeps.add(Tier.APP)
+    return frozenset(x for x in keeps if x.value in t.container_tiers)
 
 
 def _egress_services(seal: Seal | None) -> frozenset[Service]:

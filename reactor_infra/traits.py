@@ -12,6 +12,17 @@ editing the Plan's logic, Reactor.toml's endpoints or the settings checks. No Pu
 - `bind_host`: the address reactor-server binds (Fly's private network is IPv6-only).
 - `private_machines`: from size 3 no machine has a public address: the ingress tier sits
   behind the platform's load balancer even when it is one node (AWS, GCP, Azure).
+- `container_tiers`: tiers the platform runs as container services, one task per service: two
+  services of such a tier talk across the network (a link between them), and what they keep
+  lives on the platform's network file system (`network_files`).
+- `network_files`: container tiers keep their files (fs storage, Caddy's certificates) on a
+  network file system (EFS, Filestore, Azure Files): NFS links to it.
+- `vault_router`: a clustered OpenBao is reached through an internal load balancer that passes
+  only to the active node (its health check is /v1/sys/health): reactor-server's boot fails on a
+  standby (runtime reference §7).
+- `platform_api_port`: every machine and task reaches the platform's own APIs (secret store,
+  image registry, logs, the operators' session agent) on this port, whether or not its services
+  call out; None: nothing beyond the Plan's egress.
 - `min_zones`: the fewest zones a multi-machine network must span (an AWS load balancer and an
   RDS subnet group each need subnets in two zones).
 - `regions`: every region name the platform has (a static list: validation never calls out);
@@ -54,6 +65,10 @@ class PlatformTraits:
     dns_challenge: DnsChallenge | None = None
     private_machines: bool = False
     min_zones: int = 1
+    container_tiers: frozenset[str] = frozenset()
+    network_files: bool = False
+    vault_router: bool = False
+    platform_api_port: int | None = None
 
 
 # AWS commercial, GovCloud and China partitions (2026).
@@ -110,7 +125,8 @@ TRAITS: dict[Platform, PlatformTraits] = {
         one_host=False, managed_database=True, kms_seal="awskms",
         object_store=ObjectStore(endpoint=None, region=None),
         bind_host="0.0.0.0", default_regions=("us-east-1", "us-west-2"), regions=AWS_REGIONS,
-        private_machines=True, min_zones=2,
+        private_machines=True, min_zones=2, container_tiers=frozenset({"app", "edge", "pooler"}),
+        network_files=True, vault_router=True, platform_api_port=443,
         # Route53, with an IAM user's key that may only write the zone's _acme-challenge records
         dns_challenge=DnsChallenge("route53", (("AWS_ACCESS_KEY_ID", "dns-challenge-key-id"),
                                                ("AWS_SECRET_ACCESS_KEY", "dns-challenge-secret")))),

@@ -10,7 +10,9 @@ from matrix import every
 from reactor_infra.errors import SettingsError
 from reactor_infra.layout import (
     INTERNET,
+    FILE_SYSTEM,
     LOAD_BALANCER,
+    VAULT_ROUTER,
     DatabaseHosting,
     Service,
     StorageBackend,
@@ -47,9 +49,13 @@ def _every_plan_is_sound(topo):
     assert sum(Service.REACTOR_SERVER in t.services for t in plan.tiers) == 1
     tier_names = {t.name.value for t in plan.tiers}
     for link in plan.links:
-        assert link.source in tier_names | {INTERNET, LOAD_BALANCER}
-        assert link.target in tier_names | {LOAD_BALANCER}
+        assert link.source in tier_names | {INTERNET, LOAD_BALANCER, VAULT_ROUTER}
+        assert link.target in tier_names | {LOAD_BALANCER, VAULT_ROUTER, FILE_SYSTEM}
         assert link.target != INTERNET
+        if VAULT_ROUTER in (link.source, link.target):  # only in front of a clustered OpenBao
+            assert plan.traits.vault_router and plan.tier_of(Service.OPENBAO).replicas.max > 1
+        if link.target == FILE_SYSTEM:  # only container tiers keep files on the network
+            assert str(link.source) in plan.traits.container_tiers and link.port == 2049
     # only the ingress is reachable from the internet, and only on 80/443
     for link in plan.links:
         if link.source == INTERNET:
@@ -335,17 +341,23 @@ EXACT_LINKS = {
         ("internet", "load-balancer", 443), ("internet", "load-balancer", 80),
         ("load-balancer", "infra", 443), ("load-balancer", "infra", 80), ("infra", "app", 8000),
         ("app", "database", 5432), ("infra", "database", 5432), ("app", "infra", 8200), ("app", "infra", 4222)],
+    # Beyond DESIGN §6 on AWS (issue 9): Caddy and gateway-server of the edge are tasks of their
+    # own (edge -> edge :9000); a clustered OpenBao sits behind a router that passes only to the
+    # active node, and a joining node calls a peer's API (:8200 between peers); the edge's
+    # Caddy replicas share their certificates on the network file system.
     "E5+ha@aws": [
         ("internet", "load-balancer", 443), ("internet", "load-balancer", 80),
         ("load-balancer", "edge", 443), ("load-balancer", "edge", 80), ("edge", "app", 8000),
-        ("app", "database", 5432), ("edge", "database", 5432), ("app", "infra", 8200), ("infra", "infra", 8201),
-        ("app", "infra", 4222), ("infra", "infra", 6222)],
+        ("edge", "edge", 9000), ("app", "database", 5432), ("edge", "database", 5432),
+        ("app", "vault-router", 8200), ("vault-router", "infra", 8200), ("infra", "infra", 8200),
+        ("infra", "infra", 8201), ("app", "infra", 4222), ("infra", "infra", 6222), ("edge", "file-system", 2049)],
     "C6@aws": [
         ("internet", "load-balancer", 443), ("internet", "load-balancer", 80),
         ("load-balancer", "edge", 443), ("load-balancer", "edge", 80), ("edge", "app", 8000),
-        ("app", "pooler", 5432), ("pooler", "database", 5432), ("app", "database", 5432),
-        ("edge", "database", 5432), ("app", "vault", 8200), ("vault", "vault", 8201),
-        ("app", "nats", 4222), ("nats", "nats", 6222)],
+        ("edge", "edge", 9000), ("app", "pooler", 5432), ("pooler", "database", 5432), ("app", "database", 5432),
+        ("edge", "database", 5432), ("app", "vault-router", 8200), ("vault-router", "vault", 8200),
+        ("vault", "vault", 8200), ("vault", "vault", 8201), ("app", "nats", 4222), ("nats", "nats", 6222),
+        ("edge", "file-system", 2049)],
     "E6@local": [
         ("internet", "edge", 443), ("internet", "edge", 80), ("edge", "app", 8000), ("app", "pooler", 5432),
         ("pooler", "database", 5432), ("edge", "database", 5432), ("app", "vault", 8200), ("app", "nats", 4222)],
