@@ -30,6 +30,7 @@ from .layout import (
     REACTOR,
     VAULT_API,
     VAULT_CLUSTER,
+    DatabaseHosting,
     Plan,
     Service,
     StorageBackend,
@@ -164,6 +165,9 @@ def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
         needs=tuple(n for n in needs if n.service in plan.services),
         stop_grace_s=40,  # it drains for 30 s on SIGTERM
         sidecars=(_admin_forwarder(at),),
+        # a managed database has no initdb.d: its roles are made (and their passwords set) before each start
+        prestart=((postgres_init.roles_prestart(plan, at.endpoints.database_host, image(plan, S.POSTGRES)),)
+                  if plan.database.hosting is DatabaseHosting.MANAGED else ()),
     )
 
 
@@ -237,7 +241,7 @@ def caddy(plan: Plan, at: Placement) -> ServiceSpec:
         plan, site_address=at.site_address, upstreams=[f"{at.host(S.REACTOR_SERVER)}:{REACTOR}"],
         gateway=gateway, acme_email=plan.settings.acme_email,
         ask_url=f"http://{at.host(S.GATEWAY_SERVER)}:{GATEWAY_PORT}/ask" if gateway else "http://localhost:9000/ask",
-        wildcard_dns=challenge.provider if challenge else None)
+        wildcard_dns=challenge.provider if challenge else None, internal_ca=not plan.settings.domain)
     return ServiceSpec(
         service=S.CADDY, image=image(plan, S.CADDY), user=IMAGE_USERS[S.CADDY], listens=(HTTP, HTTPS),
         mounts=(Mount("data", "/data", IMAGE_USERS[S.CADDY]),  # certificates and the ACME account

@@ -13,7 +13,7 @@ Pure; no Pulumi.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .catalogue import ANY, LOOPBACK, Placement, published
@@ -33,11 +33,18 @@ IDENTITY_BASE = 10
 
 
 def placement(plan: Plan, endpoints: Endpoints, site_address: str,
-              seal_config: Mapping[str, str] | None = None) -> Placement:
-    """Where services sit in one node's compose project: each answers to its service name, and
-    the host's connections to published ports come from the network's gateway."""
-    return Placement(endpoints=endpoints, hosts={s: str(s) for s in plan.services}, site_address=site_address,
-                     seal_config=dict(seal_config or {}), admin_peer=NODE_GATEWAY)
+              seal_config: Mapping[str, str] | None = None, *, services: Iterable[Service] | None = None,
+              elsewhere: Mapping[Service, str] | None = None, instance: str = "",
+              peers: Mapping[Service, tuple[str, ...]] | None = None) -> Placement:
+    """Where services sit in one node's compose project: each of the node's `services` (default:
+    every service of the plan) answers to its service name, the others to their name across
+    the network (`elsewhere`); the host's connections to published ports come from the
+    network's gateway. `instance` and `peers` name this replica and the others of its tier."""
+    here = set(plan.services if services is None else services)
+    hosts = {s: str(s) if s in here else (elsewhere or {})[s] for s in plan.services}
+    return Placement(endpoints=endpoints, hosts=hosts, site_address=site_address,
+                     seal_config=dict(seal_config or {}), admin_peer=NODE_GATEWAY, instance=instance,
+                     peers=dict(peers or {}))
 
 
 def identity_addresses(specs: Mapping[Service, ServiceSpec]) -> dict[Service, str]:

@@ -322,18 +322,28 @@ class Plan:
         assert tier is not None
         return tier
 
+    def regions_of(self, end: LinkEnd | str) -> tuple[str, ...]:
+        """Where a link end is: a tier's regions; the internet everywhere; an outside end with
+        the tiers it passes to (a load balancer, the vault router), else with those that reach
+        it (the network file system)."""
+        if end == INTERNET:
+            return self.regions
+        tier = self.tier(end)
+        if tier is not None:
+            return tier.regions
+        near = [str(link.target) for link in self.links if link.source == end] or \
+               [str(link.source) for link in self.links if link.target == end]
+        found = {r for name in near if (t := self.tier(name)) is not None for r in t.regions}
+        return tuple(r for r in self.regions if r in found)
+
     def ends_in(self, region: str) -> tuple[str, ...]:
         """The link ends (tiers and outside ends but the internet) present in a region, in the
         order links first name them: what a region's firewall makes a group for."""
-        here = {t.name.value for t in self.tiers if region in t.regions}
         ends: list[str] = []
         for link in self.links:
-            for end, other in ((link.source, link.target), (link.target, link.source)):
-                name = str(end)
-                if end == INTERNET or name in ends:
-                    continue
-                if name in here or (isinstance(end, Outside) and str(other) in here):
-                    ends.append(name)
+            for end in (link.source, link.target):
+                if end != INTERNET and str(end) not in ends and region in self.regions_of(end):
+                    ends.append(str(end))
         return tuple(ends)
 
     def links_into(self, target: LinkEnd | str) -> tuple[Link, ...]:

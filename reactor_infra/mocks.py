@@ -1,11 +1,11 @@
 """Deterministic, plausible outputs for the offline render (Pulumi's mock engine).
 
 Every value is derived from a hash of the resource's type and name, never random, so the same
-program renders byte-identically. The core answers for what every platform shares (pulumi-random,
-whose fakes the render marks secret as the real provider does, and a generic fallback); each
-platform plugin answers for its own provider's types through `Platform.mock_resource` and
-`Platform.mock_call` (ids, ARNs, addresses and endpoints that look like the real ones), using
-the helpers here.
+program renders byte-identically. The core answers for what every platform shares (pulumi-random
+and pulumi-tls, whose secret fakes the render marks secret as the real providers do, and a
+generic fallback); each platform plugin answers for its own provider's types through
+`Platform.mock_resource` and `Platform.mock_call` (ids, ARNs, addresses and endpoints that look
+like the real ones), using the helpers here.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def resource_state(typ: str, name: str, inputs: dict[str, Any], region: str,
     """(physical id, output state) for a resource registration."""
     if typ.split(":", 1)[0] == "random":
         return _random_state(typ, f"{typ}/{name}", dict(inputs))
+    if typ.split(":", 1)[0] == "tls":
+        return _tls_state(typ, f"{typ}/{name}", dict(inputs))
     if platform is not None:
         answer = platform.mock_resource(typ, name, dict(inputs), region)
         if answer is not None:
@@ -75,6 +77,33 @@ def _random_state(typ: str, seed: str, state: dict[str, Any]) -> tuple[str, dict
     else:
         state.update(result=secret)
     return digest(seed, "id", length=16), state
+
+
+def _pem(label: str, seed: str) -> str:
+    body = base64.b64encode(hashlib.sha512(seed.encode()).digest() * 3).decode()
+    lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n"
+
+
+def _tls_state(typ: str, seed: str, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """pulumi-tls: fake PEMs. The resources' schemas mark the private keys secret, and the
+    render keeps them so; `tls_values` lists them for no-leak checks."""
+    kind = typ.rsplit(":", 1)[-1]
+    if kind == "PrivateKey":
+        state.update(privateKeyPem=_pem("RSA PRIVATE KEY", seed), privateKeyPemPkcs8=_pem("PRIVATE KEY", seed + "/8"),
+                     privateKeyOpenssh=_pem("OPENSSH PRIVATE KEY", seed + "/ssh"),
+                     publicKeyPem=_pem("PUBLIC KEY", seed + "/public"),
+                     publicKeyOpenssh="ssh-rsa " + digest(seed, "ssh", length=64),
+                     publicKeyFingerprintSha256="SHA256:" + digest(seed, "fingerprint", length=43))
+    elif kind in ("SelfSignedCert", "LocallySignedCert"):
+        state.update(certPem=_pem("CERTIFICATE", seed), readyForRenewal=False,
+                     validityStartTime="2025-01-01T00:00:00Z", validityEndTime="2026-01-01T00:00:00Z")
+    return digest(seed, "id", length=16), state
+
+
+def tls_values(state: dict[str, Any]) -> list[str]:
+    """The private keys in a pulumi-tls resource's mock state (for no-leak checks)."""
+    return [str(state[k]) for k in ("privateKeyPem", "privateKeyPemPkcs8", "privateKeyOpenssh") if state.get(k)]
 
 
 def random_values(state: dict[str, Any]) -> list[str]:

@@ -130,16 +130,23 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _once(check: str, statement: str) -> list[str]:
+    """psql: run `statement` only when `check` (a query answering one boolean) says it is missing."""
+    return [f"SELECT NOT EXISTS ({check}) AS missing \\gset", r"\if :missing", statement, r"\endif"]
+
+
 def init_sql(plan: Plan, *, managed: bool = False) -> str:
     """The psql script that creates the plan's roles, the reactor database and the gateway's
-    grants. `managed`: the form for a managed Postgres's admin user (not a superuser)."""
+    grants. `managed`: the form for a managed Postgres's admin user (not a superuser); it is
+    idempotent, run before every start of reactor-server (it also sets the roles' passwords
+    again, so a rotated password reaches the database at the next start)."""
     rs = roles(plan)
     gateway = runs_gateway(plan)
     who = ("the platform's admin user (CREATEROLE, CREATEDB; not a superuser), "
            f"connected to its maintenance database: psql -f, with {', '.join(r.env for r in rs)} set"
            if managed else f"the superuser {ADMIN_USER} (POSTGRES_USER), against {MAINTENANCE_DB}")
     out = [f"-- Roles for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
-           f"-- Run once by {who}.",
+           f"-- Run {'before every start of reactor-server (idempotent)' if managed else 'once'} by {who}.",
            "-- Passwords come from the environment through psql variables; none is written here.",
            *[f"--   {r.name}: {r.purpose}" for r in rs],
            r"\set ON_ERROR_STOP on",
@@ -160,17 +167,19 @@ def init_sql(plan: Plan, *, managed: bool = False) -> str:
                 "SET log_min_duration_statement = -1;"]
     out.append("SET password_encryption = 'scram-sha-256';")
     for r in rs:
-        out.append(f"CREATE ROLE {r.name} WITH {r.attributes};")
+        create = f"CREATE ROLE {r.name} WITH {r.attributes};"
+        out += _once(f"SELECT 1 FROM pg_roles WHERE rolname = {_literal(r.name)}", create) if managed else [create]
         out.append(f"ALTER ROLE {r.name} WITH PASSWORD :'{r.variable}';")
         out += [f"ALTER ROLE {r.name} SET {k} = {_literal(v)};" for k, v in r.settings]
-    out += [f"CREATE DATABASE {DB_NAME} OWNER {DB_USER};",
-            f"REVOKE ALL ON DATABASE {DB_NAME} FROM PUBLIC;"]
+    database = f"CREATE DATABASE {DB_NAME} OWNER {DB_USER};"
+    out += _once(f"SELECT 1 FROM pg_database WHERE datname = {_literal(DB_NAME)}", database) if managed else [database]
+    out.append(f"REVOKE ALL ON DATABASE {DB_NAME} FROM PUBLIC;")
     if gateway:
         g = GATEWAY_ROLE.name
         out += [f"GRANT CONNECT ON DATABASE {DB_NAME} TO {g};",
                 rf"\connect {DB_NAME}",
                 "-- reactor-server's migration creates the tables (plain CREATE TABLE); the schema is its own",
-                f"CREATE SCHEMA {GATEWAY_SCHEMA} AUTHORIZATION {DB_USER};",
+                f"CREATE SCHEMA {'IF NOT EXISTS ' if managed else ''}{GATEWAY_SCHEMA} AUTHORIZATION {DB_USER};",
                 f"GRANT USAGE ON SCHEMA {GATEWAY_SCHEMA} TO {g};",
                 f"ALTER DEFAULT PRIVILEGES FOR ROLE {DB_USER} IN SCHEMA {GATEWAY_SCHEMA}",
                 f"    GRANT {', '.join(GATEWAY_PRIVILEGES)} ON TABLES TO {g};"]
@@ -196,5 +205,19 @@ def init_script(plan: Plan) -> str:
     ]) + "\n"
 
 
+def roles_prestart(plan: Plan, host: str, image: str):
+    """The managed database's roles step (`init_sql(managed=True)` through psql as the platform's
+    admin user, TLS required), run before every start of reactor-server."""
+    from .service_spec import Prestart
+
+    return Prestart(
+        name="db-roles", image=image,
+        command=("psql", "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1", "-f", "-"),
+        env={"PGHOST": host, "PGPORT": "5432", "PGUSER": ADMIN_USER, "PGDATABASE": MAINTENANCE_DB,
+             "PGSSLMODE": "require", "PGCONNECT_TIMEOUT": "10"},
+        secret_env={"PGPASSWORD": f"${{{ADMIN_SECRET}}}", **script_env(plan)},
+        stdin=init_sql(plan, managed=True))
+
+
 __all__ = ["ADMIN_SECRET", "ADMIN_USER", "GATEWAY_ROLE", "INIT_DIR", "MAINTENANCE_DB", "Role", "SCRIPT_NAME",
-           "init_script", "init_sql", "roles", "script_env"]
+           "init_script", "init_sql", "roles", "roles_prestart", "script_env"]

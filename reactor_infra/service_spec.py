@@ -126,6 +126,20 @@ class Sidecar:
 
 
 @dataclass(frozen=True, slots=True)
+class Prestart:
+    """A one-shot step that must succeed before each start of its service, from its own image:
+    idempotent by contract (it runs on every start, on every replica). Platforms without a
+    one-host init (initdb.d) run it: an init container, a job."""
+
+    name: str
+    image: str
+    command: tuple[str, ...]  # the whole command line
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: Mapping[str, str] = field(default_factory=dict)  # var -> template over plan secrets
+    stdin: str | None = None  # a script it reads on standard input (no secret inside)
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceSpec:
     service: Service
     image: str
@@ -143,6 +157,7 @@ class ServiceSpec:
     # needs the node's cloud identity at start (an auto-unseal KMS); nothing else may reach it
     cloud_identity: bool = False
     sidecars: tuple[Sidecar, ...] = ()
+    prestart: tuple[Prestart, ...] = ()
 
     @property
     def stateful(self) -> bool:
@@ -150,4 +165,5 @@ class ServiceSpec:
 
     def secrets(self) -> list[str]:
         """The plan secrets this service's environment is built from."""
-        return sorted({name for t in self.secret_env.values() for name in secret_refs(t)})
+        templates = [*self.secret_env.values(), *(t for p in self.prestart for t in p.secret_env.values())]
+        return sorted({name for t in templates for name in secret_refs(t)})

@@ -113,7 +113,7 @@ def _upstream(address: str) -> str:
 
 def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: bool,
               acme_email: str | None = None, ask_url: str = f"http://localhost:{GATEWAY_PORT}/ask",
-              wildcard_dns: str | None = None) -> str:
+              wildcard_dns: str | None = None, internal_ca: bool = False) -> str:
     """The Caddyfile of the ingress: TLS, reverse proxy to reactor-server, admin paths blocked.
 
     `site_address` decides how TLS behaves (Caddy's automatic HTTPS):
@@ -130,6 +130,8 @@ def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: b
     `wildcard_dns` (a caddy-dns provider, e.g. `route53`): a `*.<site>` site whose wildcard
     certificate is proved by DNS-01 (tenant hosts `{ref}.<domain>`; the provider's credentials
     come from Caddy's environment); the Caddy build must carry that module.
+    `internal_ca=True`: a host name that is not the install's domain (a load balancer's DNS
+    name) gets a certificate from Caddy's internal CA, never an ACME attempt.
     Caddy's admin API stays on localhost:2019, inside Caddy's own network namespace only.
     """
     site = _token(site_address, "site_address")
@@ -151,6 +153,8 @@ def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: b
         ask_url=_token(ask_url, "ask_url"),
         catch_all=gateway and not _hostless(site) and not _is_ip(site) and not plain_http,
         wildcard_dns=_wildcard(site, wildcard_dns),
+        # an IP or localhost gets the internal CA anyway (Caddy's automatic HTTPS)
+        internal_ca=internal_ca and not plain_http and not _is_ip(site) and site != "localhost",
     )
 
 

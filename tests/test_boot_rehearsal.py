@@ -18,6 +18,7 @@ machine (loopback ports, a tmp root) is said where it happens; nothing else is t
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -74,19 +75,32 @@ def node_view(token: str) -> dict[Service, dict]:
     internal CA, which `explain` and the README say)."""
     graph = rendered(token, {"domain": "api.example.com"})
     view: dict[Service, dict] = {}
-    instances = graph.find("aws:ec2/instance:Instance")
-    if instances:
-        files = {f["path"]: f["content"] for f in yaml.safe_load(instances[0].inputs["userData"])["write_files"]}
+    for instance in graph.find("aws:ec2/instance:Instance"):  # every machine's compose project
+        files = {f["path"]: f["content"] for f in yaml.safe_load(instance.inputs["userData"])["write_files"]}
         compose = yaml.safe_load(files["/opt/reactor/compose.yaml"])
         for name, svc in compose["services"].items():
             if name not in {s.value for s in S}:
                 continue  # the waiters and sidecars
             mounts = [v.split(":") for v in svc.get("volumes", [])]
-            view[S(name)] = {
+            view.setdefault(S(name), {
                 "files": {dst: files[f"/opt/reactor/{src.removeprefix('./')}"] for src, dst, *_ in mounts
                           if src.startswith("./")},
                 "mounts": [dst for src, dst, *_ in mounts if not src.startswith("./")],
-                "health": svc["healthcheck"]["test"][1:]}
+                "health": svc["healthcheck"]["test"][1:]})
+    for task in graph.find("aws:ecs/taskDefinition:TaskDefinition"):  # every ECS service's task
+        containers = {c["name"]: c for c in json.loads(task.inputs["containerDefinitions"])}
+        init = containers.get("files")
+        files = {}
+        if init:
+            encoded = {e["name"]: e["value"] for e in init["environment"]}
+            for var, path in re.findall(r'"\$(FILE_\d+)" \| base64 -d > (\S+)', init["command"][0]):
+                files[path] = base64.b64decode(encoded[var]).decode()
+        for name, c in containers.items():
+            if name in {s.value for s in S}:
+                view.setdefault(S(name), {
+                    "files": files, "mounts": [m["containerPath"] for m in c.get("mountPoints", [])],
+                    "health": c["healthCheck"]["command"][1:]})
+    if view:
         return view
     for c in graph.find("docker:index/container:Container"):
         labels = {lab["label"]: lab["value"] for lab in c.inputs.get("labels", [])}

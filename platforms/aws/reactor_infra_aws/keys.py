@@ -31,6 +31,8 @@ def alias_name(plan: Plan, role: str) -> str:
 @dataclass(frozen=True)
 class KeysArgs:
     plan: Plan  # vault_seal and policy.customer_managed_keys decide which keys exist
+    # the primary region holds the seal key; another region (+mr) only its data key; default True
+    primary: bool = True
 
 
 class Keys(AwsComponent):
@@ -40,10 +42,10 @@ class Keys(AwsComponent):
         super().__init__(name, TIER, opts)
         self._name, self._plan = name, args.plan
         plan = args.plan
-        self.seal_alias = alias_name(plan, "seal") if plan.vault_seal == "awskms" else None
+        self.seal_alias = alias_name(plan, "seal") if plan.vault_seal == "awskms" and args.primary else None
         self.data_alias = alias_name(plan, "data") if plan.policy.customer_managed_keys else None
         self.seal = self._create_key("seal", "OpenBao auto-unseal (awskms seal)") if self.seal_alias else None
-        self.data = self._create_key("data", "data volume, root volume and secret parameters") \
+        self.data = self._create_key("data", "volumes, secret parameters, database, bucket and file systems") \
             if self.data_alias else None
         self.register_outputs({
             "seal": self.seal.arn if self.seal else None,

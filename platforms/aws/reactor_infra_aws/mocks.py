@@ -64,10 +64,48 @@ def resource_state(typ: str, name: str, state: dict[str, Any], region: str) -> t
     elif typ == "aws:route53/record:Record":
         state.setdefault("fqdn", state.get("name"))
         return f"{state.get('zoneId', 'Z0')}_{state.get('name')}_{state.get('type')}", state
-    elif typ == "aws:s3/bucketV2:BucketV2" or typ == "aws:s3/bucket:Bucket":
-        state.setdefault("bucket", physical)
-        state.setdefault("arn", f"arn:aws:s3:::{physical}")
+    elif typ == "aws:ecs/cluster:Cluster":  # id and arn are the ARN
+        state.update(name=physical, arn=f"arn:aws:ecs:{region}:{ACCOUNT}:cluster/{physical}")
+        return state["arn"], state
+    elif typ == "aws:ecs/service:Service":
+        cluster = str(state.get("cluster", "")).rsplit("/", 1)[-1]
+        state.update(name=physical, arn=f"arn:aws:ecs:{region}:{ACCOUNT}:service/{cluster}/{physical}")
+        return state["arn"], state
+    elif typ in ("aws:efs/fileSystem:FileSystem", "aws:efs/accessPoint:AccessPoint"):
+        kind, prefix = ("file-system", "fs-") if typ.endswith("FileSystem") else ("access-point", "fsap-")
+        rid = prefix + "0" + digest(seed)
+        state["arn"] = f"arn:aws:elasticfilesystem:{region}:{ACCOUNT}:{kind}/{rid}"
+        return rid, state
+    elif typ == "aws:servicediscovery/service:Service":
+        rid = "srv-" + digest(seed, length=16)
+        state["arn"] = f"arn:aws:servicediscovery:{region}:{ACCOUNT}:service/{rid}"
+        return rid, state
+    elif typ == "aws:cloudwatch/logGroup:LogGroup":
+        state["arn"] = f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{physical}"
         return physical, state
+    elif typ == "aws:s3/bucketV2:BucketV2" or typ == "aws:s3/bucket:Bucket":
+        bucket = state.setdefault("bucket", physical)  # a bucket's id and ARN carry its `bucket` name
+        state.setdefault("arn", f"arn:aws:s3:::{bucket}")
+        return bucket, state
+    elif typ == "aws:lb/loadBalancer:LoadBalancer":  # ALB or NLB: id and arn are the ARN
+        network = state.get("loadBalancerType") == "network"
+        suffix = f"{'net' if network else 'app'}/{physical}/{digest(seed, length=16)}"
+        host = f"{'internal-' if state.get('internal') else ''}{physical}-{digest(seed, length=10)}"
+        state.update(arnSuffix=suffix, arn=f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:loadbalancer/{suffix}",
+                     dnsName=f"{host}.elb.{region}.amazonaws.com",
+                     zoneId="Z26RNL4JYFTOTI" if network else "Z35SXDOTRQ7X7K")
+        return state["arn"], state
+    elif typ == "aws:lb/targetGroup:TargetGroup":
+        suffix = f"targetgroup/{physical}/{digest(seed, length=16)}"
+        state.update(arnSuffix=suffix, arn=f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:{suffix}")
+        return state["arn"], state
+    elif typ == "aws:acm/certificate:Certificate":  # one CNAME per name; `*.d` shares `d`'s
+        names = [n for n in (state.get("domainName"), *(state.get("subjectAlternativeNames") or ())) if n]
+        state["domainValidationOptions"] = [
+            {"domainName": n, "resourceRecordType": "CNAME",
+             "resourceRecordName": f"_{digest(n.removeprefix('*.'), length=32)}.{n.removeprefix('*.')}.",
+             "resourceRecordValue": f"_{digest(n.removeprefix('*.'), 'acm', length=32)}.acm-validations.aws."}
+            for n in names]
     elif typ == "aws:rds/instance:Instance":
         state.setdefault("address", f"{physical}.c{digest(seed, length=10)}.{region}.rds.amazonaws.com")
         state.setdefault("port", 5432)
@@ -94,6 +132,10 @@ def call_result(token: str, args: dict[str, Any], region: str) -> dict[str, Any]
     if token == "aws:ec2/getAmi:getAmi":
         return {"id": "ami-0" + digest(str(sorted(args.items()))), "imageId": "ami-0" + digest(str(args)),
                 "architecture": "x86_64", "name": "mock-ami"}
+    if token == "aws:kms/getKey:getKey":  # e.g. the AWS-managed alias/aws/rds of a region
+        key_id = fake_uuid(f"{region}/{args.get('keyId')}")
+        return {"id": key_id, "keyId": key_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}",
+                "keyManager": "AWS", "enabled": True}
     if token == "aws:route53/getZone:getZone":
         zone_name = str(args.get("name") or "example.com").rstrip(".") + "."
         zone_id = "Z" + digest(zone_name, length=20).upper()

@@ -1,4 +1,5 @@
-"""Node: the EC2 instance of a single-node tier, its data volume, and its Elastic IP association.
+"""Node: one EC2 machine of a machine tier (the size-2 node; an infra, NATS or OpenBao machine),
+its data volume, and at size 2 its Elastic IP association.
 
 The instance boots from its user data (cloud-init: Docker, the compose project, the boot steps
 that fetch secrets from SSM and guard the metadata service). IMDSv2 only; the hop limit is 1,
@@ -40,7 +41,8 @@ class NodeArgs:
     subnet_id: pulumi.Input[str]
     availability_zone: str  # the subnet's zone; the data volume must be in it too
     security_group_ids: Sequence[pulumi.Input[str]]
-    address_allocation_id: pulumi.Input[str]  # the Elastic IP (`Address`) this node answers on
+    # the Elastic IP (`Address`) this node answers on; none: no public address (from size 3)
+    address_allocation_id: pulumi.Input[str] | None
     instance_profile: pulumi.Input[str]  # name of the instance profile
     user_data: pulumi.Input[str]  # the #cloud-config document (no secret values)
     data_volume_gb: int  # Postgres, OpenBao and the runtime's state
@@ -53,6 +55,8 @@ class NodeArgs:
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     # a container must reach the instance role (the metadata guard picks which); default no
     containers_need_identity: bool = False
+    # a fixed private address (cluster peers name it before it exists); default: the subnet picks
+    private_ip: str | None = None
 
 
 class Node(AwsComponent):
@@ -65,7 +69,8 @@ class Node(AwsComponent):
         self.data_volume = self._create_data_volume()
         self.instance = self._create_instance()
         self._attach_data_volume()
-        self._associate_address()
+        if args.address_allocation_id is not None:
+            self._associate_address()
         self.register_outputs({"instance_id": self.instance.id})
 
     def _tags(self, role: str) -> dict[str, str]:
@@ -102,8 +107,9 @@ class Node(AwsComponent):
             vpc_security_group_ids=list(args.security_group_ids),
             iam_instance_profile=args.instance_profile,
             key_name=args.key_name,
-            # the public address is the Elastic IP, attached once the instance runs
+            # the public address (size 2) is the Elastic IP, attached once the instance runs
             associate_public_ip_address=False,
+            private_ip=args.private_ip,
             user_data=args.user_data,
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                 http_endpoint="enabled",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from reactor_infra import catalogue, compose, openbao_bootstrap, templating
 from reactor_infra.layout import Plan, Service
 from reactor_infra.reactor_toml import Endpoints
+from reactor_infra.catalogue import Placement
 from reactor_infra.service_spec import ServiceSpec
 
 from .naming import parameter_name
@@ -52,13 +53,31 @@ class NodeFiles:
     placeholder: str  # the value of an `init` parameter the first boot has not set yet
     seal_alias: str | None  # OpenBao's awskms key alias; none when the seal is not awskms
     data_key_alias: str | None = None  # the customer-managed key the parameters use; none: aws/ssm
+    # the machine's services; default: the size-2 node's (every service of the plan)
+    services: tuple[Service, ...] = ()
+    # where the machine's neighbours are (private names); default: all on this node
+    placement: Placement | None = None
+    # whether this machine initialises OpenBao (the first of its tier); default: bootstraps_openbao(plan)
+    initialises_openbao: bool | None = None
+
+
+def _services(plan: Plan, files: NodeFiles) -> tuple[Service, ...]:
+    return files.services or plan.app_tier.services
+
+
+def _initialises(plan: Plan, files: NodeFiles) -> bool:
+    return bootstraps_openbao(plan) if files.initialises_openbao is None else files.initialises_openbao
 
 
 def node_specs(plan: Plan, files: NodeFiles) -> dict[Service, ServiceSpec]:
     """The node's services from the catalogue: compose service names reach each other."""
-    seal = {"region": plan.primary_region, "kms_key_id": files.seal_alias} if files.seal_alias else {}
-    placement = compose.placement(plan, files.endpoints, files.site_address, seal)
-    return catalogue.specs(plan, placement, plan.app_tier.services)
+    placement = files.placement or compose.placement(plan, files.endpoints, files.site_address, seal_config(plan, files))
+    return catalogue.specs(plan, placement, _services(plan, files))
+
+
+def seal_config(plan: Plan, files: NodeFiles) -> dict[str, str]:
+    """OpenBao's awskms seal stanza: the key's alias in the primary region."""
+    return {"region": plan.primary_region, "kms_key_id": files.seal_alias} if files.seal_alias else {}
 
 
 def _sh_template(template: str, var_of: Mapping[str, str]) -> str:
@@ -182,7 +201,7 @@ def cloud_config(plan: Plan, files: NodeFiles) -> str:
         node_files[GUARD_SCRIPT], units = templating.metadata_guard(
             plan, allowed=list(identity.values()), script_path=GUARD_SCRIPT)
     pre_start = [f"/bin/sh {FETCH_SCRIPT}"]
-    if bootstraps_openbao(plan):
+    if _initialises(plan, files):
         # first boot: OpenBao up, initialised, configured; its token stored, then read into env
         node_files[BOOTSTRAP_SCRIPT] = bootstrap_script(plan, files)
         pre_start += [f"{_compose(plan)} up -d --wait {Service.OPENBAO}", f"/bin/sh {BOOTSTRAP_SCRIPT}",
@@ -211,12 +230,14 @@ def bootstrap_script(plan: Plan, files: NodeFiles) -> str:
         plan, bao=f"{_compose(plan)} exec -T -e BAO_TOKEN {Service.OPENBAO} bao", store=store, fetch=fetch)
 
 
-def bootstraps_openbao(plan: Plan) -> bool:
-    """Whether the node initialises OpenBao itself (an automatic seal): it then writes the
-    `init` secrets into SSM."""
-    return plan.vault_seal is not None and plan.vault_seal.automatic and Service.OPENBAO in plan.app_tier.services
+def bootstraps_openbao(plan: Plan, services: tuple[Service, ...] = ()) -> bool:
+    """Whether a machine running `services` (default: the size-2 node's) initialises OpenBao
+    itself (an automatic seal): it then writes the `init` secrets into SSM. Of a clustered
+    tier only the first machine does; the others join it."""
+    return (plan.vault_seal is not None and plan.vault_seal.automatic
+            and Service.OPENBAO in (services or plan.app_tier.services))
 
 
-def needs_cloud_identity(plan: Plan) -> bool:
-    """Whether a container of the node must reach the instance role (OpenBao's KMS seal)."""
-    return any(catalogue.cloud_identity(plan, s) for s in plan.app_tier.services)
+def needs_cloud_identity(plan: Plan, services: tuple[Service, ...] = ()) -> bool:
+    """Whether a container of the machine must reach the instance role (OpenBao's KMS seal)."""
+    return any(catalogue.cloud_identity(plan, s) for s in (services or plan.app_tier.services))
