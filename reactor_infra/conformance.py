@@ -67,6 +67,10 @@ class Readings(ABC):
     def physical_names(self, graph: ResourceGraph) -> list[str]:
         """Every name the platform gave a real object (one entry per object)."""
 
+    def world_egress(self, graph: ResourceGraph) -> set[tuple[str, int | None]]:
+        """(tier, port) of every narrower way out to the world than `egress` (one port)."""
+        return set()
+
     def backup_retention_days(self, graph: ResourceGraph) -> dict[str, int]:
         """Resource name -> days its backups are kept, for every resource that has backups."""
         return {}
@@ -124,6 +128,9 @@ def problems(plan: Plan, graph: ResourceGraph, readings: Readings) -> list[str]:
     got_out, want_out = readings.egress(graph), expected_egress(plan, g)
     out += [f"egress the plan does not allow: {x}" for x in sorted(got_out - want_out)]
     out += [f"egress the plan allows is missing: {x}" for x in sorted(want_out - got_out)]
+    api = plan.traits.platform_api_port
+    out += [f"egress to the world on :{port} from {tier}, beyond the platform's API port"
+            for tier, port in sorted(readings.world_egress(graph), key=repr) if port != api]
     for r in readings.stateful(graph):
         if r.protect != plan.policy.protect:
             out.append(f"stateful {r.type} {r.name}: protect={r.protect}, edition wants {plan.policy.protect}")

@@ -119,7 +119,20 @@ def test_a_missing_health_check_is_caught():
 def test_a_name_without_the_stack_is_caught():
     graph = rendered("O2@aws")
     bad = _doctored(graph, "aws:iam/role:Role", lambda r: _inputs(r, name="reactor-node-role"))
-    assert "physical name without the stack's prefix: reactor-node-role" in _check("O2@aws", bad)
+    assert "physical name without the stack's prefix: reactor-node-role (Role, us-east-1)" in _check("O2@aws", bad)
+
+
+def test_a_world_port_beyond_the_platform_api_is_caught():
+    graph = rendered("E6@aws")
+    bad = _doctored(graph, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+                    lambda r: _inputs(r, fromPort=5432, toPort=5432) if r.name.endswith("-to-platform-api") else None)
+    assert any(p.startswith("egress to the world on :5432 from") for p in _check("E6@aws", bad))
+
+
+def test_two_services_of_one_region_with_one_name_are_caught():
+    graph = rendered("E5@aws")
+    bad = _doctored(graph, "aws:ecs/service:Service", lambda r: _inputs(r, name="e5-aws-app-reactor-server"))
+    assert "physical name used twice: e5-aws-app-reactor-server (Service, us-east-1)" in _check("E5@aws", bad)
 
 
 def test_expected_rules_are_tier_ports_for_firewalls_and_service_pairs_for_bridges():

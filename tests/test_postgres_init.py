@@ -109,9 +109,15 @@ def test_the_managed_form_differs_only_in_what_a_non_superuser_may_and_must_set(
     assert image - managed == {
         "-- no statement of this session reaches the server log, not even one that fails",
         "SET log_statement = 'none';", "SET log_min_error_statement = 'panic';",
-        "SET log_min_duration_statement = -1;"} | {line for line in image if line.startswith("-- Run once by")}
+        "SET log_min_duration_statement = -1;", "CREATE SCHEMA reactor_gateway AUTHORIZATION reactor;"} | {
+        line for line in image if line.startswith("-- Run once by")}
+    # idempotent, run before every start: each CREATE only when missing (psql \gset + \if)
     assert {line for line in managed - image if not line.startswith("--")} == {
-        "SET createrole_self_grant = 'set, inherit';"}
+        "SET createrole_self_grant = 'set, inherit';", "\\if :missing",
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reactor') AS missing \\gset",
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'gateway') AS missing \\gset",
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'reactor') AS missing \\gset",
+        "CREATE SCHEMA IF NOT EXISTS reactor_gateway AUTHORIZATION reactor;"}
 
 
 def test_the_script_is_valid_bash_and_creates_no_gateway_table():

@@ -167,8 +167,8 @@ def test_a_failing_program_is_an_operation_error_not_a_hang():
 def test_bad_input_is_said_before_pulumi_starts():
     with pytest.raises(UserError):
         render("E7@mars")
-    with pytest.raises(UserError, match="builds sizes 2"):
-        render("E5+ha@aws")
+    with pytest.raises(UserError, match="domain: edition C serves each tenant"):
+        render("C5+ha@aws")
 
 
 def test_a_missing_platform_names_the_package_to_install(monkeypatch):

@@ -1,13 +1,18 @@
 """How to read an aws render for the conformance suite (`reactor_infra.conformance`).
 
 Rules are the security groups' ingress rules: a rule's target is its group's tier, its source
-the world (0.0.0.0/0), another CIDR (which no link ever asks for) or the referenced group's
-tier. Egress is every group with a rule to 0.0.0.0/0. Health checks are read from what each
-node runs (the compose file in its user data). Names are the `name`-like inputs and Name tags.
+the world (0.0.0.0/0), another CIDR (which no link ever asks for), the referenced group's tier,
+or for a rule from another region's prefix list the tier its `reactor:source` tag names.
+Egress is every group with an all-protocol rule to 0.0.0.0/0; a world rule on one port is
+`world_egress` (the platform's API port only). Health checks are read from what each machine
+runs (the compose file in its user data) and from each ECS task's containers. Names are the
+`name`-like inputs and Name tags, per kind of object and region (AWS names are unique per
+kind, and a KMS alias or an ECS service per region).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -15,15 +20,22 @@ import yaml
 from reactor_infra.conformance import WORLD, Granularity, Readings, Rule
 from reactor_infra.graph import Resource, ResourceGraph
 
+from .firewall import SOURCE_TAG
+
 SG = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 INSTANCE = "aws:ec2/instance:Instance"
+TASK = "aws:ecs/taskDefinition:TaskDefinition"
 ANYWHERE = ("0.0.0.0/0", "::/0")
 # inputs that hold a physical name, by resource type (default: `name`)
-NAME_INPUTS = {"aws:s3/bucketV2:BucketV2": "bucket", "aws:rds/instance:Instance": "identifier"}
-# types whose `name` is not ours to choose (a DNS record is named by the stack's domain)
-NOT_OUR_NAMES = frozenset({"aws:route53/record:Record"})
+NAME_INPUTS = {"aws:s3/bucketV2:BucketV2": "bucket", "aws:s3/bucket:Bucket": "bucket",
+               "aws:rds/instance:Instance": "identifier"}
+# types whose `name` is not ours to choose: DNS names (the stack's domain; the private
+# `internal` namespace and its records), a policy's name inside its role
+NOT_OUR_NAMES = frozenset({"aws:route53/record:Record", "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace",
+                           "aws:servicediscovery/service:Service", "aws:servicediscovery/instance:Instance",
+                           "aws:iam/rolePolicy:RolePolicy"})
 
 
 def _group_tier(graph: ResourceGraph, rule: Resource, key: str) -> str | None:
@@ -45,6 +57,8 @@ def _source(graph: ResourceGraph, rule: Resource) -> str:
         return WORLD
     if cidr:
         return f"cidr {cidr}"
+    if rule.inputs.get("prefixListId"):
+        return rule.inputs.get("tags", {}).get(SOURCE_TAG) or "unnamed prefix list"
     return _group_tier(graph, rule, "referencedSecurityGroupId") or "unknown group"
 
 
@@ -56,8 +70,12 @@ class AwsReadings(Readings):
                 for r in graph.find(INGRESS)}
 
     def egress(self, graph: ResourceGraph) -> set[str]:
-        return {_group_tier(graph, r, "securityGroupId") or "?" for r in graph.find(EGRESS)
-                if (r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")) in ANYWHERE}
+        return {_group_tier(graph, r, "securityGroupId") or "?" for r in _world_egress(graph)
+                if r.inputs.get("ipProtocol") == "-1"}
+
+    def world_egress(self, graph: ResourceGraph) -> set[tuple[str, int | None]]:
+        return {(_group_tier(graph, r, "securityGroupId") or "?", _port(r)) for r in _world_egress(graph)
+                if r.inputs.get("ipProtocol") != "-1"}
 
     def health_checked(self, graph: ResourceGraph) -> set[str]:
         checked: set[str] = set()
@@ -65,6 +83,10 @@ class AwsReadings(Readings):
             for name, service in _compose_services(instance.inputs.get("userData")).items():
                 if service.get("healthcheck", {}).get("test"):
                     checked.add(name)
+        for task in graph.find(TASK):
+            for container in json.loads(task.inputs.get("containerDefinitions") or "[]"):
+                if container.get("essential") and container.get("healthCheck", {}).get("command"):
+                    checked.add(container["name"])
         return checked
 
     def physical_names(self, graph: ResourceGraph) -> list[str]:
@@ -73,11 +95,16 @@ class AwsReadings(Readings):
             if not r.custom or r.type.startswith("pulumi:providers:") or r.type in NOT_OUR_NAMES:
                 continue
             value = r.inputs.get(NAME_INPUTS.get(r.type, "name"))
+            if not isinstance(value, str):
+                value = r.inputs.get("tags", {}).get("Name")
             if isinstance(value, str):
-                names.append(value)
-            elif isinstance(r.inputs.get("tags", {}).get("Name"), str):
-                names.append(r.inputs["tags"]["Name"])
+                region = (r.provider or "").rsplit("::aws-", 1)[-1]
+                names.append(f"{value} ({r.type.rsplit(':', 1)[-1]}, {region})")
         return names
+
+
+def _world_egress(graph: ResourceGraph) -> list[Resource]:
+    return [r for r in graph.find(EGRESS) if (r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")) in ANYWHERE]
 
 
 def _compose_services(user_data: Any) -> dict[str, Any]:

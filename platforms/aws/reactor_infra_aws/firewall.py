@@ -28,6 +28,7 @@ from .naming import SECURITY_GROUP_MAX, physical_name, tags
 
 TIER = "network"
 ANYWHERE_V4 = "0.0.0.0/0"
+SOURCE_TAG = "reactor:source"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Firewall(AwsComponent):
             self.groups[end] = self._create_security_group(end)
         self._prefix_lists: dict[str, aws.ec2.ManagedPrefixList] = {}
         calls_out = {t.name.value for t in plan.tiers if t.egress}
-        tiers = {t.name.value for t in plan.tiers}
+        runs = {t.name.value for t in plan.tiers if t.services}  # machines and tasks, not managed services
         api = plan.traits.platform_api_port if plan.topology.size >= 3 else None
         for end in self.groups:
             for link in plan.links_into(end):
@@ -66,7 +67,7 @@ class Firewall(AwsComponent):
                 if link.source == end:
                     for target_region in plan.regions_of(link.target):
                         self._create_egress_rule(end, link, target_region)
-            if api and end in tiers:
+            if api and end in runs:
                 self._create_platform_api_egress(end, api)
         self.register_outputs({f"{t}": g.id for t, g in self.groups.items()})
 
@@ -133,7 +134,8 @@ class Firewall(AwsComponent):
             from_port=link.port,
             to_port=link.port,
             description=link.purpose if source_region == self._region else f"{link.purpose} (from {source_region})",
-            tags=tags(self._plan, group),
+            # a rule from another region names a prefix list, not a group: say whose it is
+            tags={**tags(self._plan, group), **({SOURCE_TAG: str(link.source)} if source_region != self._region else {})},
             opts=self._opts(),
             **self._peer(str(link.source), source_region),
         )

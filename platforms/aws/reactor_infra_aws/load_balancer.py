@@ -219,6 +219,6 @@ class LoadBalancer(AwsComponent):
             port=port,
             protocol="TCP",
             default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
-            tags=self._tags(self._physical(f"{self._short}-{port}")),
+            tags=self._tags(self._physical(f"{self._short}-listener-{port}")),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -128,7 +128,7 @@ class Network(AwsComponent):
         gateways = []
         for i in range(count):
             address = aws.ec2.Eip(f"{self._name}-nat{_zone_suffix(i)}-address", domain="vpc",
-                                  tags=self._tags(f"nat{_zone_suffix(i)}"), opts=self._child())
+                                  tags=self._tags(f"nat{_zone_suffix(i)}-address"), opts=self._child())
             gateways.append(aws.ec2.NatGateway(
                 f"{self._name}-nat{_zone_suffix(i)}",
                 allocation_id=address.allocation_id,

@@ -74,7 +74,10 @@ class Node(AwsComponent):
         self.register_outputs({"instance_id": self.instance.id})
 
     def _tags(self, role: str) -> dict[str, str]:
-        return tags(self._plan, self._args.tier, physical_name(self._plan, self._args.tier, role))
+        # one of several machines of a tier (`infra-1`) names its replica: infra-1-data
+        replica = self._name.removeprefix(self._args.tier).lstrip("-")
+        return tags(self._plan, self._args.tier,
+                    physical_name(self._plan, self._args.tier, f"{replica}-{role}" if replica else role))
 
     def _kms_key_arn(self) -> pulumi.Output[str] | None:
         return self._args.kms_key.arn if self._args.kms_key else None
