@@ -16,6 +16,8 @@ echo "aws $*" >> "$FAKE_LOG"
 case "$1 $2" in
   "ec2 describe-instances") echo "${FAKE_INSTANCE:-None}";;
   "ssm start-session") echo "Starting session";;
+  "ecs list-tasks") echo "${FAKE_TASK:-None}";;
+  "ecs describe-tasks") echo "${FAKE_RUNTIME:-None}";;
 esac
 """
 
@@ -75,3 +77,27 @@ def test_without_the_aws_cli_one_line_says_what_to_install(tmp_path):
     assert result.returncode == 1
     (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert "'aws' is not installed" in line and "AWS CLI v2" in line
+
+
+def test_from_size_3_it_forwards_into_a_running_reactor_server_task(tmp_path):
+    """ECS Exec's agent connects to the container's own loopback: reactor-server sees a loopback
+    peer on :8000, no forwarder and no inbound port."""
+    log = tmp_path / "calls"
+    path = _fakes(tmp_path, "aws", "session-manager-plugin")
+    task = "arn:aws:ecs:us-east-1:123456789012:task/e5-ha-aws-app-cluster/0123456789abcdef0123456789abcdef"
+    result = admin("E5+ha@aws", "--port", "19901", path=path,
+                   env={"FAKE_LOG": str(log), "FAKE_TASK": task, "FAKE_RUNTIME": "0123456789abcdef-1234567890"})
+    assert result.returncode == 0, result.stderr
+    listing, describe, forward = log.read_text().splitlines()
+    assert listing.startswith("aws ecs list-tasks --region us-east-1 --cluster e5-ha-aws-app-cluster")
+    assert "--service-name e5-ha-aws-app-reactor-server --desired-status RUNNING" in listing
+    assert f"--tasks {task}" in describe
+    assert '{"portNumber":["8000"],"localPortNumber":["19901"]}' in forward
+    assert forward.endswith("--target ecs:e5-ha-aws-app-cluster_0123456789abcdef0123456789abcdef_0123456789abcdef-1234567890")
+
+
+def test_from_size_3_no_running_task_is_one_line(tmp_path):
+    path = _fakes(tmp_path, "aws", "session-manager-plugin")
+    result = admin("O3@aws", path=path, env={"FAKE_LOG": str(tmp_path / "calls")})
+    assert result.returncode == 1
+    assert "no running reactor-server task of stack o3-aws in us-east-1" in result.stderr

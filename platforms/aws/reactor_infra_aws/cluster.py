@@ -21,6 +21,10 @@ TIER = "app"
 CLUSTER_NAME_MAX = 255
 
 
+def cluster_name(plan: Plan, suffix: str = "") -> str:
+    return physical_name(plan, TIER, f"cluster{suffix}", CLUSTER_NAME_MAX)
+
+
 @dataclass(frozen=True)
 class ClusterArgs:
     plan: Plan  # names and tags
@@ -34,7 +38,7 @@ class Cluster(AwsComponent):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, TIER, opts)
         plan = args.plan
-        physical = physical_name(plan, TIER, f"cluster{args.suffix}", CLUSTER_NAME_MAX)
+        physical = cluster_name(plan, args.suffix)
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             name=physical,

@@ -41,6 +41,11 @@ _ASSUME_ECS_TASKS = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
 
+def service_name(plan: Plan, tier: str, service: str, suffix: str = "") -> str:
+    """The ECS service's name (and its task family): `<stack>-<tier>-<service>`."""
+    return physical_name(plan, tier, f"{service}{suffix}")
+
+
 @dataclass(frozen=True)
 class ServiceArgs:
     plan: Plan  # names, tags
@@ -83,7 +88,7 @@ class ContainerService(AwsComponent):
         self._tier = args.tier.name.value
         self._container = str(args.spec.service)
         self._check_args()
-        self._base = physical_name(self._plan, self._tier, f"{self._container}{args.suffix}")
+        self._base = service_name(self._plan, self._tier, self._container, args.suffix)
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/ecs/{self._base}", retention_in_days=args.log_retention_days,
             tags=tags(self._plan, self._tier, self._base), opts=pulumi.ResourceOptions(parent=self))
