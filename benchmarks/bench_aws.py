@@ -172,8 +172,10 @@ def median(samples: list[tuple[float, float, float]], field: int) -> float:
 
 
 def child_json(cmd: list[str]) -> dict:
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=ENV).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:2] + cmd[3:])} failed ({done.returncode}): {done.stderr.strip()[-600:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def bench(token: str, runs: int, tmp: Path, stack_file: Path) -> dict:

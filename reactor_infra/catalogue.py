@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from . import images, postgres_init, templating
+from . import images, late, postgres_init, templating
 from .layout import (
     CADDY_ADMIN,
     GATEWAY_PORT,
@@ -36,7 +36,19 @@ from .layout import (
     StorageBackend,
     VaultMode,
 )
-from .reactor_toml import DB_NAME, DB_USER, PASSWORD_REF, Endpoints, render_reactor_toml, runtime_env
+from .plan import tls_key_secret
+from .reactor_toml import (
+    DATABASE_CA,
+    DB_NAME,
+    DB_USER,
+    INTERNAL_CA,
+    PASSWORD_REF,
+    WORKDIR,
+    Endpoints,
+    database_ca_file,
+    render_reactor_toml,
+    runtime_env,
+)
 from .service_spec import (
     Condition,
     ConfigFile,
@@ -45,6 +57,7 @@ from .service_spec import (
     Mount,
     Need,
     Probe,
+    SecretFile,
     ServiceSpec,
     Sidecar,
     State,
@@ -56,7 +69,31 @@ LOOPBACK = "127.0.0.1"
 
 # Where reactor-server runs: it reads Reactor.toml from its working directory (then parents);
 # its state (fs storage, functions and sites workdirs, the embedded vault) lives in .reactor/.
-REACTOR_WORKDIR = "/srv/reactor"
+REACTOR_WORKDIR = WORKDIR
+# TLS between machines (plan.internal_tls): certificates are public, bound late (they exist once
+# the platform's private CA made them); each tier's private key is a secret file.
+INTERNAL_CA_LATE = "internal-ca"
+LOCAL_VAULT = 8210  # OpenBao's plain listener on its own loopback: probes and the bao CLI
+
+
+def cert_late(tier: str) -> str:
+    """The late value holding a machine tier's certificate (PEM)."""
+    return f"tls-cert-{tier}"
+
+
+def _tls_files(plan: Plan, service: Service, directory: str, key_dir: str) -> tuple[tuple[ConfigFile, ...], tuple[SecretFile, ...]]:
+    """A TLS server's CA, certificate (config files) and key (a secret file, owned by its user)."""
+    tier = plan.tier_of(service)
+    assert tier is not None
+    return ((ConfigFile(f"{directory}/{INTERNAL_CA}", late.marker(INTERNAL_CA_LATE)),
+             ConfigFile(f"{directory}/cert.pem", late.marker(cert_late(tier.name.value)))),
+            (SecretFile(f"{key_dir}/key.pem", tls_key_secret(tier.name), IMAGE_USERS[service]),))
+
+
+def _database_ca(plan: Plan, directory: str) -> tuple[ConfigFile, ...]:
+    """The managed database's CA bundle, fetched where the service starts."""
+    url = plan.database_ca_url
+    return (ConfigFile(f"{directory}/{DATABASE_CA}", "", source_url=url),) if url else ()
 # The user each image runs its process as (after its entrypoint drops root, where it does).
 # reactor-server and gateway-server are our images (images/); the others are the upstream ones.
 IMAGE_USERS: dict[Service, str] = {
@@ -78,6 +115,10 @@ OPENBAO_DATA = "/openbao/file"
 # operators reach it through the host (an SSM port forward, or the Docker host itself). The
 # admin token is still required.
 ADMIN_PORT = 9901
+# where gateway-server and the pooler find the managed database's CA (directories their images
+# leave empty: PgBouncer's entrypoint writes /etc/pgbouncer itself)
+GATEWAY_DIR = "/etc/reactor-gateway"
+POOLER_DIR = "/etc/reactor-pooler"
 
 
 @dataclass(frozen=True)
@@ -149,15 +190,20 @@ def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
     keeps_files = plan.storage is StorageBackend.FS or plan.vault is VaultMode.EMBEDDED
     needs = [Need(S(plan.pooler.kind) if plan.pooler else S.POSTGRES), Need(S.OPENBAO, Condition.READY),
              Need(S.NATS)]
+    # vaultrs reads VAULT_CACERT (the runtime's vault.ca_cert is broken in v1, runtime reference)
+    tls_vault = plan.internal_tls and plan.vault is VaultMode.OPENBAO
+    ca_files = (ConfigFile(f"{REACTOR_WORKDIR}/{INTERNAL_CA}", late.marker(INTERNAL_CA_LATE)),) if tls_vault else ()
+    vault_ca = {"VAULT_CACERT": f"{REACTOR_WORKDIR}/{INTERNAL_CA}"} if tls_vault else {}
     return ServiceSpec(
         service=S.REACTOR_SERVER, image=image(plan, S.REACTOR_SERVER), user=IMAGE_USERS[S.REACTOR_SERVER],
         working_dir=REACTOR_WORKDIR, listens=(REACTOR,),
         # in a container it listens on its own interfaces; what reaches it is decided by the
         # networks it joins and the ports the platform publishes (127.0.0.1 only at size 1)
-        env={"REACTOR_SERVER__BIND": f"{ANY}:{REACTOR}"},
+        env={"REACTOR_SERVER__BIND": f"{ANY}:{REACTOR}", **vault_ca},
         secret_env=secret_env,
         mounts=(Mount("data", f"{REACTOR_WORKDIR}/.reactor", IMAGE_USERS[S.REACTOR_SERVER]),) if keeps_files else (),
-        files=(ConfigFile(f"{REACTOR_WORKDIR}/Reactor.toml", render_reactor_toml(plan, at.endpoints)),),
+        files=(ConfigFile(f"{REACTOR_WORKDIR}/Reactor.toml", render_reactor_toml(plan, at.endpoints)),
+               *ca_files, *_database_ca(plan, REACTOR_WORKDIR)),
         # the listener binds only after migrations (lib.rs:460): a 200 from /health means booted
         health=Health(
             check=Probe(_curl(f"http://{LOOPBACK}:{REACTOR}/health"), http=(REACTOR, "/health"), start_period_s=120),
@@ -166,7 +212,8 @@ def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
         stop_grace_s=40,  # it drains for 30 s on SIGTERM
         sidecars=(_admin_forwarder(at),),
         # a managed database has no initdb.d: its roles are made (and their passwords set) before each start
-        prestart=((postgres_init.roles_prestart(plan, at.endpoints.database_host, image(plan, S.POSTGRES)),)
+        prestart=((postgres_init.roles_prestart(plan, at.endpoints.database_host, image(plan, S.POSTGRES),
+                                                 database_ca_file(plan)),)
                   if plan.database.hosting is DatabaseHosting.MANAGED else ()),
     )
 
@@ -190,25 +237,35 @@ def openbao(plan: Plan, at: Placement) -> ServiceSpec:
     seal = plan.vault_seal
     assert seal is not None
     name = at.name_of(S.OPENBAO)
-    peers = [f"http://{p}:{VAULT_API}" for p in at.peers.get(S.OPENBAO, ())]
+    tls = plan.internal_tls
+    scheme = "https" if tls else "http"
+    peers = [f"{scheme}://{p}:{VAULT_API}" for p in at.peers.get(S.OPENBAO, ())]
+    files, keys = _tls_files(plan, S.OPENBAO, "/openbao/config", "/openbao/tls") if tls else ((), ())
     hcl = templating.openbao_hcl(
-        plan, node_id=name, peers=peers, seal=seal, api_addr=f"http://{name}:{VAULT_API}",
-        cluster_addr=f"http://{name}:{VAULT_CLUSTER}", data_dir=OPENBAO_DATA,
-        seal_config=dict(at.seal_config) or None)
-    health = f"http://{LOOPBACK}:{VAULT_API}/v1/sys/health"
+        plan, node_id=name, peers=peers, seal=seal, api_addr=f"{scheme}://{name}:{VAULT_API}",
+        cluster_addr=f"https://{name}:{VAULT_CLUSTER}", data_dir=OPENBAO_DATA,
+        seal_config=dict(at.seal_config) or None,
+        tls_cert_file=files[1].path if tls else None, tls_key_file=keys[0].path if tls else None,
+        tls_ca_file=files[0].path if tls else None, local_port=LOCAL_VAULT if tls else None)
+    # probes and the bao CLI speak to the listener on the container's own loopback: plain with
+    # TLS between machines (it never leaves the container), the API listener otherwise
+    local = f"http://{LOOPBACK}:{LOCAL_VAULT if tls else VAULT_API}"
+    health = f"{local}/v1/sys/health"
+    port = LOCAL_VAULT if tls else VAULT_API
     return ServiceSpec(
         service=S.OPENBAO, image=image(plan, S.OPENBAO), user=IMAGE_USERS[S.OPENBAO],
         # the image's entrypoint runs `bao server -config=/openbao/config`: our file is in that directory
         command=("server",), listens=(VAULT_API, VAULT_CLUSTER),
-        env={"BAO_ADDR": f"http://{LOOPBACK}:{VAULT_API}"},
+        env={"BAO_ADDR": local},
         mounts=(Mount("data", OPENBAO_DATA, IMAGE_USERS[S.OPENBAO]),),
-        files=(ConfigFile("/openbao/config/openbao.hcl", hcl),),
+        files=(ConfigFile("/openbao/config/openbao.hcl", hcl), *files),
+        secret_files=keys,
         health=Health(
             # alive while uninitialised, sealed or standby: init and unseal are steps, not failures
             check=Probe(_sh(f"{health}?uninitcode=200&sealedcode=200&standbyok=true"),
-                        http=(VAULT_API, "/v1/sys/health?uninitcode=200&sealedcode=200&standbyok=true")),
+                        http=(port, "/v1/sys/health?uninitcode=200&sealedcode=200&standbyok=true")),
             # reactor-server's boot calls sys/health and fails on anything but the active node
-            ready=Probe(_sh(health), http=(VAULT_API, "/v1/sys/health")),
+            ready=Probe(_sh(health), http=(port, "/v1/sys/health")),
             expect=(Expect(State.UNINITIALISED, True, False), Expect(State.SEALED, True, False),
                     Expect(State.STANDBY, True, False), Expect(State.READY, True, True))),
         cloud_identity=cloud_identity(plan, S.OPENBAO),
@@ -217,7 +274,9 @@ def openbao(plan: Plan, at: Placement) -> ServiceSpec:
 
 def nats(plan: Plan, at: Placement) -> ServiceSpec:
     routes = list(at.peers.get(S.NATS, ()))
-    conf = templating.nats_conf(plan, server_name=at.name_of(S.NATS), routes=routes, cluster=bool(routes))
+    files, keys = _tls_files(plan, S.NATS, "/etc/nats", "/etc/nats/tls") if plan.internal_tls else ((), ())
+    tls = {"ca_file": files[0].path, "cert_file": files[1].path, "key_file": keys[0].path} if files else None
+    conf = templating.nats_conf(plan, server_name=at.name_of(S.NATS), routes=routes, cluster=bool(routes), tls=tls)
     secret_env: dict[str, str] = {}
     if routes:
         secret_env[templating.NATS_CLUSTER_PASSWORD_ENV] = "${nats-cluster-password}"
@@ -228,7 +287,8 @@ def nats(plan: Plan, at: Placement) -> ServiceSpec:
         command=("-c", "/etc/nats/nats.conf"), listens=(NATS_CLIENT, NATS_ROUTES) if routes else (NATS_CLIENT,),
         secret_env=secret_env,
         mounts=(Mount("data", "/data", IMAGE_USERS[S.NATS]),),  # JetStream store
-        files=(ConfigFile("/etc/nats/nats.conf", conf),),
+        files=(ConfigFile("/etc/nats/nats.conf", conf), *files),
+        secret_files=keys,
         health=Health(check=Probe(_sh(f"http://{LOOPBACK}:{NATS_MONITOR}/healthz?js-server-only=true"),
                                   http=(NATS_MONITOR, "/healthz?js-server-only=true"))),
     )
@@ -268,13 +328,16 @@ def gateway_server(plan: Plan, at: Placement) -> ServiceSpec:
     if plan.settings.acme_email:
         env["ACME_EMAIL"] = plan.settings.acme_email
     gw, ep = postgres_init.GATEWAY_ROLE, at.endpoints
+    ca = database_ca_file(plan, GATEWAY_DIR)
+    verify = f"?sslmode=verify-full&sslrootcert={ca}" if ca else ""
     return ServiceSpec(
         service=S.GATEWAY_SERVER, image=image(plan, S.GATEWAY_SERVER), user=IMAGE_USERS[S.GATEWAY_SERVER],
         listens=(GATEWAY_PORT,), env=env,
         # it LISTENs on a Postgres channel: always a direct connection, never the pooler; as the
         # gateway role, which may only read and update routes and custom domains
         secret_env={"DATABASE_URL": f"postgres://{gw.name}:${{{gw.secret}}}@{ep.database_host}:{ep.database_port}"
-                                    f"/{ep.database_name}"},
+                                    f"/{ep.database_name}{verify}"},
+        files=_database_ca(plan, GATEWAY_DIR),
         health=Health(check=Probe(_curl(f"http://{LOOPBACK}:{GATEWAY_PORT}/health")),
                       ready=Probe(_curl(f"http://{LOOPBACK}:{GATEWAY_PORT}/ready"))),
         needs=(Need(S.CADDY, Condition.STARTED), Need(S.POSTGRES)),
@@ -284,6 +347,7 @@ def gateway_server(plan: Plan, at: Placement) -> ServiceSpec:
 def pgbouncer(plan: Plan, at: Placement) -> ServiceSpec:
     assert plan.pooler is not None
     port = plan.pooler.port
+    ca = database_ca_file(plan, POOLER_DIR)
     return ServiceSpec(
         service=S.PGBOUNCER, image=image(plan, S.PGBOUNCER), user=IMAGE_USERS[S.PGBOUNCER], listens=(port,),
         env={
@@ -292,8 +356,10 @@ def pgbouncer(plan: Plan, at: Placement) -> ServiceSpec:
             # named prepared statements (sqlx) need PgBouncer >= 1.21 with this above 0
             "MAX_PREPARED_STATEMENTS": "100",
             "DEFAULT_POOL_SIZE": str(plan.database.pool_max_per_node),
+            **({"SERVER_TLS_SSLMODE": "verify-full", "SERVER_TLS_CA_FILE": ca} if ca else {}),
         },
         secret_env={"DB_PASSWORD": "${database-password}"},
+        files=_database_ca(plan, POOLER_DIR),
         health=Health(check=Probe(("pg_isready", "-h", LOOPBACK, "-p", str(port)))),
         needs=(Need(S.POSTGRES),),
     )

@@ -77,14 +77,32 @@ def env_files(specs: Mapping[Service, ServiceSpec]) -> dict[str, dict[str, str]]
 
 
 def config_files(specs: Mapping[Service, ServiceSpec]) -> dict[str, str]:
-    """File name (in the compose directory) -> content, for every config file of the node."""
+    """File name (in the compose directory) -> content, for every config file of the node that
+    is written with it (not those fetched at boot: `fetched_files`)."""
     out: dict[str, str] = {}
     for spec in specs.values():
         for f in spec.files:
+            if f.source_url:
+                continue
             if out.get(f.name, f.content) != f.content:
                 raise ValueError(f"two services want different files named {f.name}")
             out[f.name] = f.content
     return out
+
+
+def fetched_files(specs: Mapping[Service, ServiceSpec]) -> dict[str, str]:
+    """File name (in the compose directory) -> the URL the node fetches it from at boot."""
+    return {f.name: f.source_url for spec in specs.values() for f in spec.files if f.source_url}
+
+
+def secret_files(specs: Mapping[Service, ServiceSpec]) -> dict[str, tuple[str, str, str]]:
+    """File name (in the secrets directory) -> (plan secret, owner, mode): what the platform
+    writes at boot beside the env files, each readable by its service's user only."""
+    return {_secret_file_name(s, f): (f.secret, f.owner, f.mode) for s, spec in specs.items() for f in spec.secret_files}
+
+
+def _secret_file_name(service: Service, f) -> str:
+    return f"{service}-{f.name}"
 
 
 def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec], secrets_dir: str) -> dict[str, Any]:
@@ -98,6 +116,7 @@ def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec]
     if spec.secret_env:
         svc["env_file"] = [f"{secrets_dir}/{spec.service}.env"]
     volumes = [f"./{f.name}:{f.path}:ro" for f in spec.files]
+    volumes += [f"{secrets_dir}/{_secret_file_name(spec.service, f)}:{f.path}:ro" for f in spec.secret_files]
     volumes += [f"{spec.service}-{m.role}:{m.path}" for m in spec.mounts]
     if volumes:
         svc["volumes"] = volumes

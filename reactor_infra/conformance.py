@@ -101,13 +101,16 @@ def expected_egress(plan: Plan, granularity: Granularity) -> set[str]:
 
 
 def generated_values(graph: ResourceGraph) -> list[str]:
-    """The secret values this render generated (pulumi-random outputs, kept in memory only)."""
-    from .mocks import random_values
+    """The secret values this render generated (pulumi-random outputs and pulumi-tls private
+    keys, kept in memory only)."""
+    from .mocks import random_values, tls_values
 
     values: list[str] = []
     for r in graph.resources:
         if r.type.startswith("random:"):
             values.extend(random_values(dict(graph.outputs_of(r.urn))))
+        elif r.type.startswith("tls:"):  # private keys (the install's CA, its machines, a load balancer's)
+            values.extend(tls_values(dict(graph.outputs_of(r.urn))))
     return [v for v in values if len(v) >= 8]
 
 

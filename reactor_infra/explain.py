@@ -88,6 +88,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "storage": plan.storage.value,
         "vault": {"mode": plan.vault.value, "seal": plan.vault_seal},
         "nats": plan.nats,
+        "internal_tls": plan.internal_tls,
         "pooler": None if plan.pooler is None else {
             "kind": plan.pooler.kind, "mode": plan.pooler.mode, "port": plan.pooler.port},
         "policy": {
@@ -129,6 +130,10 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
         f"vault: {plan.vault.value}" + (f" (seal: {plan.vault_seal})" if plan.vault_seal else ""),
         "realtime/pubsub: NATS" if plan.nats else "realtime/pubsub: in process",
     ]
+    if plan.internal_tls:
+        data.append("between machines: TLS from the install's private CA (OpenBao's API and raft, NATS clients and "
+                    "routes)" + ("; Postgres verified against the managed database's CA (verify-full)"
+                                 if plan.database_ca_url else ""))
     if plan.pooler:
         data.append(f"pooler: {plan.pooler.kind}, {plan.pooler.mode} mode on :{plan.pooler.port}")
     if db.tenant_databases:

@@ -38,13 +38,18 @@ def bind(text: str, values: Mapping[str, str]) -> str:
 
 
 def bind_spec(spec, values: Mapping[str, str]):
-    """A ServiceSpec with its plain env, command and config files bound (secret templates are
-    bound where the platform stores them)."""
+    """A ServiceSpec with every late marker bound: env, secret templates (their `${secret}`
+    references stay), command, config files, prestart steps."""
     from dataclasses import replace
+
+    def env(mapping: Mapping[str, str]) -> dict[str, str]:
+        return {k: bind(v, values) for k, v in mapping.items()}
 
     return replace(
         spec,
-        env={k: bind(v, values) for k, v in spec.env.items()},
+        env=env(spec.env), secret_env=env(spec.secret_env),
         command=tuple(bind(c, values) for c in spec.command) if spec.command else spec.command,
         files=tuple(replace(f, content=bind(f.content, values)) for f in spec.files),
+        prestart=tuple(replace(p, env=env(p.env), secret_env=env(p.secret_env),
+                               stdin=bind(p.stdin, values) if p.stdin else p.stdin) for p in spec.prestart),
     )

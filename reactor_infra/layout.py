@@ -282,6 +282,8 @@ class Plan:
     # zones the install's network spans in each region: the most any tier spreads over, and
     # at least the platform's `min_zones` once there is more than one machine
     zones: int = 1
+    # TLS between machines from the platform's private CA (traits.internal_tls, size >= 3)
+    internal_tls: bool = False
     # the services that may open connections to the internet (a tier's `egress` is any of these);
     # platforms that place services one by one (containers) read this, machine tiers read `egress`
     egress_services: frozenset[Service] = frozenset()
@@ -348,6 +350,20 @@ class Plan:
 
     def links_into(self, target: LinkEnd | str) -> tuple[Link, ...]:
         return tuple(link for link in self.links if link.target == target)
+
+    @property
+    def database_ca_url(self) -> str | None:
+        """The managed database's CA bundle, which its clients verify it against."""
+        url = self.traits.database_ca_url
+        if url is None or self.database.hosting is not DatabaseHosting.MANAGED:
+            return None
+        return url.format(region=self.primary_region)
+
+    def tls_tiers(self) -> tuple[TierPlan, ...]:
+        """The machine tiers that serve TLS between machines (OpenBao, NATS) with their own key."""
+        if not self.internal_tls:
+            return ()
+        return tuple(t for t in self.tiers if {Service.OPENBAO, Service.NATS} & set(t.services))
 
     def secret(self, name: str) -> Secret:
         return next(s for s in self.secrets if s.name == name)

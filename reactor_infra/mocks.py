@@ -95,6 +95,8 @@ def _tls_state(typ: str, seed: str, state: dict[str, Any]) -> tuple[str, dict[st
                      publicKeyPem=_pem("PUBLIC KEY", seed + "/public"),
                      publicKeyOpenssh="ssh-rsa " + digest(seed, "ssh", length=64),
                      publicKeyFingerprintSha256="SHA256:" + digest(seed, "fingerprint", length=43))
+    elif kind == "CertRequest":
+        state.update(certRequestPem=_pem("CERTIFICATE REQUEST", seed))
     elif kind in ("SelfSignedCert", "LocallySignedCert"):
         state.update(certPem=_pem("CERTIFICATE", seed), readyForRenewal=False,
                      validityStartTime="2025-01-01T00:00:00Z", validityEndTime="2026-01-01T00:00:00Z")

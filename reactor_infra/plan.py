@@ -259,7 +259,9 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
     tiers = [replace(t, egress=bool(egress & set(t.services))) for t in tiers]
     flows, links = flows_and_links(tiers, ingress, pooler, policy, traits(topo.platform),
                                    _network_files(topo, tiers, storage, vault))
-    secrets = _secrets(vault, seal, pooler, has_nats, tiers) + _challenge_secrets(topo, policy)
+    internal_tls = traits(topo.platform).internal_tls and topo.size >= 3
+    secrets = (_secrets(vault, seal, pooler, has_nats, tiers) + _challenge_secrets(topo, policy)
+               + (_tls_secrets(tiers) if internal_tls else ()))
     zones = max(t.zones for t in tiers)
     if topo.size >= 3:
         zones = max(zones, traits(topo.platform).min_zones)
@@ -277,7 +279,7 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
         topology=topo, settings=settings, stack=stack or topo.slug, regions=regions, tiers=tuple(tiers),
         links=links, flows=flows, ingress=ingress, database=database, pooler=pooler, storage=storage, vault=vault,
         vault_seal=seal, nats=has_nats, policy=policy, secrets=secrets, sizing_preset=preset,
-        egress_services=egress, zones=zones, notes=tuple(notes),
+        egress_services=egress, zones=zones, internal_tls=internal_tls, notes=tuple(notes),
     )
 
 
@@ -316,6 +318,18 @@ def _challenge_secrets(topo: Topology, policy: Policy) -> tuple[Secret, ...]:
         return ()
     return tuple(Secret(name, G.PLATFORM, f"DNS-01 credential for tenant certificates ({var}, {challenge.provider})")
                  for var, name in challenge.env)
+
+
+def _tls_secrets(tiers: list[TierPlan]) -> tuple[Secret, ...]:
+    """One private key per machine tier that serves TLS between machines, which the platform's
+    private CA certifies: a machine holds only its own tier's key."""
+    return tuple(Secret(tls_key_secret(t.name), G.PLATFORM,
+                        f"private key of the {t.name} machines' certificate (TLS between machines)")
+                 for t in tiers if {S.OPENBAO, S.NATS} & set(t.services))
+
+
+def tls_key_secret(tier: Tier | str) -> str:
+    return f"tls-key-{tier}"
 
 
 def ensure_deployable(plan: Plan) -> Plan:

@@ -205,16 +205,18 @@ def init_script(plan: Plan) -> str:
     ]) + "\n"
 
 
-def roles_prestart(plan: Plan, host: str, image: str):
+def roles_prestart(plan: Plan, host: str, image: str, ca_file: str | None = None):
     """The managed database's roles step (`init_sql(managed=True)` through psql as the platform's
-    admin user, TLS required), run before every start of reactor-server."""
+    admin user), run before every start of reactor-server: TLS verified against `ca_file` (the
+    database's CA bundle, in reactor-server's files) when given, else TLS required."""
     from .service_spec import Prestart
 
     return Prestart(
         name="db-roles", image=image,
         command=("psql", "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1", "-f", "-"),
         env={"PGHOST": host, "PGPORT": "5432", "PGUSER": ADMIN_USER, "PGDATABASE": MAINTENANCE_DB,
-             "PGSSLMODE": "require", "PGCONNECT_TIMEOUT": "10"},
+             "PGSSLMODE": "verify-full" if ca_file else "require", "PGCONNECT_TIMEOUT": "10",
+             **({"PGSSLROOTCERT": ca_file} if ca_file else {})},
         secret_env={"PGPASSWORD": f"${{{ADMIN_SECRET}}}", **script_env(plan)},
         stdin=init_sql(plan, managed=True))
 

@@ -39,6 +39,10 @@ DB_NAME = DB_USER = "reactor"
 PLACEHOLDER_DOMAIN = "reactor.invalid"
 # Relative to reactor-server's working directory; platforms put a volume on `.reactor/`.
 STATE_DIR = ".reactor"
+# reactor-server's working directory (it reads Reactor.toml there) and the CA files beside it
+WORKDIR = "/srv/reactor"
+INTERNAL_CA = "internal-ca.pem"  # the install's private CA (TLS between machines)
+DATABASE_CA = "database-ca.pem"  # the managed database's CA bundle (sslmode=verify-full)
 # How a secret's value is marked inside an env template (`runtime_env`).
 PASSWORD_REF = "${database-password}"
 URL_TEMPLATE = "cloud.shared_pool.pooler.url_template"
@@ -92,9 +96,10 @@ def _nats_servers(plan: Plan) -> tuple[str, ...]:
     tier = plan.tier_of(Service.NATS)
     if tier is None:
         return ()
+    scheme = "tls" if plan.internal_tls else "nats"
     if tier.replicas.min == 1:
-        return (f"nats://{_host(plan, Service.NATS)}:{NATS_CLIENT}",)
-    return tuple(f"nats://{_host(plan, Service.NATS, i)}:{NATS_CLIENT}" for i in range(tier.replicas.min))
+        return (f"{scheme}://{_host(plan, Service.NATS)}:{NATS_CLIENT}",)
+    return tuple(f"{scheme}://{_host(plan, Service.NATS, i)}:{NATS_CLIENT}" for i in range(tier.replicas.min))
 
 
 def _s3(plan: Plan) -> tuple[str | None, str | None, str | None]:
@@ -121,7 +126,7 @@ def default_endpoints(plan: Plan) -> Endpoints:
         database_host=_host(plan, Service.POSTGRES) if size <= 2 else "database.internal",
         pooler_host=_host(plan, Service(pooler.kind)) if pooler else None,
         pooler_port=pooler.port if pooler else None,
-        openbao_address=(f"http://{_host(plan, Service.OPENBAO)}:{VAULT_API}"
+        openbao_address=(f"{'https' if plan.internal_tls else 'http'}://{_host(plan, Service.OPENBAO)}:{VAULT_API}"
                          if plan.vault is VaultMode.OPENBAO else None),
         nats_servers=_nats_servers(plan),
         s3_bucket=bucket, s3_region=region, s3_endpoint=endpoint,
@@ -141,13 +146,22 @@ def _database_via_pooler(plan: Plan) -> bool:
     return plan.pooler is not None and not plan.policy.multi_tenant
 
 
-def _postgres_url(ep: Endpoints, *, pooled: bool, database: str, password: str | None) -> str:
+def _postgres_url(ep: Endpoints, *, pooled: bool, database: str, password: str | None,
+                  ca_file: str | None = None) -> str:
+    """`ca_file`: verify the database's certificate against it (a direct connection to a managed
+    Postgres: sslmode=verify-full); the pooler answers in plain inside the private network."""
     if pooled:
         host, port = _need(ep.pooler_host, "pooler_host"), ep.pooler_port
     else:
         host, port = ep.database_host, ep.database_port
     user = f"{ep.database_user}:{password}" if password else ep.database_user
-    return f"postgres://{user}@{host}:{port}/{database}"
+    verify = f"?sslmode=verify-full&sslrootcert={ca_file}" if ca_file and not pooled else ""
+    return f"postgres://{user}@{host}:{port}/{database}{verify}"
+
+
+def database_ca_file(plan: Plan, directory: str = WORKDIR) -> str | None:
+    """Where a client of the managed database finds its CA bundle, if the plan verifies it."""
+    return f"{directory}/{DATABASE_CA}" if plan.database_ca_url else None
 
 
 def _tenant_url_template(ep: Endpoints, password: str | None) -> str:
@@ -160,15 +174,16 @@ def runtime_env(plan: Plan, endpoints: Endpoints | None = None) -> dict[str, str
     template naming it (`postgres://reactor:${database-password}@host:5432/reactor`). No values."""
     ep = endpoints or default_endpoints(plan)
     env = {s.env: s.name for s in plan.secrets if s.env}
+    ca = database_ca_file(plan)
     env[env_var("database.url")] = _postgres_url(
-        ep, pooled=_database_via_pooler(plan), database=ep.database_name, password=PASSWORD_REF)
+        ep, pooled=_database_via_pooler(plan), database=ep.database_name, password=PASSWORD_REF, ca_file=ca)
     if _multi_tenant_pooler(plan):
         env[env_var(URL_TEMPLATE)] = _tenant_url_template(ep, PASSWORD_REF)
     if plan.policy.tenant_provider == "shared_cluster":
         # the provider migrates each new tenant database as this user (the database name is swapped
         # in); unset, it falls back to postgres://postgres@localhost (shared_cluster.rs:241-251)
         env[env_var(SHARED_URL)] = _postgres_url(ep, pooled=False, database=ep.database_name,
-                                                 password=PASSWORD_REF)
+                                                 password=PASSWORD_REF, ca_file=ca)
     return dict(sorted(env.items()))
 
 
@@ -274,7 +289,9 @@ def _storage(plan: Plan, ep: Endpoints) -> Table:
 def _vault(plan: Plan, ep: Endpoints) -> Table:
     if plan.vault is VaultMode.OPENBAO:
         vault = _table("needs a reactor-server built with --features openbao; the kv and transit",
-                       "mounts must exist before start. token: REACTOR_VAULT__TOKEN")
+                       "mounts must exist before start. token: REACTOR_VAULT__TOKEN",
+                       *(["TLS: the install's private CA through VAULT_CACERT (vault.ca_cert is broken in v1)"]
+                         if plan.internal_tls else []))
         _put(vault, "backend", "openbao")
         _put(vault, "address", _need(ep.openbao_address, "openbao_address"))
         _put(vault, "kv_mount", "secret", "KV v2")

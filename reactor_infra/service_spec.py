@@ -90,11 +90,14 @@ class Mount:
 
 @dataclass(frozen=True, slots=True)
 class ConfigFile:
-    """A config file the service reads (never a secret value): `path` inside the container."""
+    """A config file the service reads (never a secret value): `path` inside the container.
+    `source_url`: published elsewhere (a managed database's CA bundle), fetched over HTTPS
+    where the service starts; `content` is then empty."""
 
     path: str
     content: str
     mode: str = "0644"
+    source_url: str | None = None
 
     @property
     def name(self) -> str:
@@ -105,6 +108,21 @@ class Condition(StrEnum):
     STARTED = "started"
     HEALTHY = "healthy"  # its `Health.check` passes
     READY = "ready"  # its `Health.ready` passes
+
+
+@dataclass(frozen=True, slots=True)
+class SecretFile:
+    """A file whose content is a plan secret (a TLS private key): written where the service
+    starts from the platform's secret store, readable only by `owner`; never in a config."""
+
+    path: str
+    secret: str
+    owner: str
+    mode: str = "0400"
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +170,7 @@ class ServiceSpec:
     secret_env: Mapping[str, str] = field(default_factory=dict)  # var -> template over plan secrets
     mounts: tuple[Mount, ...] = ()
     files: tuple[ConfigFile, ...] = ()
+    secret_files: tuple[SecretFile, ...] = ()
     needs: tuple[Need, ...] = ()
     stop_grace_s: int = 10
     # needs the node's cloud identity at start (an auto-unseal KMS); nothing else may reach it
@@ -166,4 +185,4 @@ class ServiceSpec:
     def secrets(self) -> list[str]:
         """The plan secrets this service's environment is built from."""
         templates = [*self.secret_env.values(), *(t for p in self.prestart for t in p.secret_env.values())]
-        return sorted({name for t in templates for name in secret_refs(t)})
+        return sorted({name for t in templates for name in secret_refs(t)} | {f.secret for f in self.secret_files})

@@ -182,7 +182,8 @@ def _route_host(route: str) -> str:
 
 
 def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
-              store_dir: str = "/data/jetstream", monitor_host: str = "127.0.0.1") -> str:
+              store_dir: str = "/data/jetstream", monitor_host: str = "127.0.0.1",
+              tls: Mapping[str, str] | None = None) -> str:
     """nats.conf for one NATS server with JetStream: clients on 4222 (user `reactor`, password
     no credentials: the runtime cannot send any; only the plan's links reach it), monitoring on
     `monitor_host`:8222 (loopback by default: never a link).
@@ -190,6 +191,8 @@ def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
     `cluster=True`: cluster `<stack>` on 6222, route user `route` / `$NATS_CLUSTER_PASSWORD`;
     `routes` are the *other* servers (`host` or `host:port`), each read from `$NATS_ROUTE_<n>`
     whose value `nats_route_env(routes)` gives. Every variable must be set where nats-server runs.
+    `tls` (`ca_file`, `cert_file`, `key_file`): clients must speak TLS, and routes are mutual TLS
+    (each peer shows the tier's certificate, verified against the CA).
     """
     if cluster and not routes:
         raise ValueError("a NATS cluster needs the other servers as routes")
@@ -203,6 +206,7 @@ def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
         cluster=cluster, cluster_name=naming.prefix(plan), route_user=NATS_ROUTE_USER,
         cluster_password_env=NATS_CLUSTER_PASSWORD_ENV,
         route_vars=list(nats_route_env(routes)),
+        tls={k: _token(v, k) for k, v in tls.items()} if tls else None,
     )
 
 
@@ -229,7 +233,8 @@ def openbao_hcl(plan: Plan, *, node_id: str, peers: list[str], seal: str, api_ad
                 cluster_addr: str, seal_config: Mapping[str, str] | None = None,
                 data_dir: str = "/openbao/data", tls_cert_file: str | None = None,
                 tls_key_file: str | None = None, listen_host: str = "0.0.0.0",
-                api_port: int = VAULT_API, cluster_port: int = VAULT_CLUSTER) -> str:
+                api_port: int = VAULT_API, cluster_port: int = VAULT_CLUSTER,
+                tls_ca_file: str | None = None, local_port: int | None = None) -> str:
     """openbao.hcl: raft storage (one node, or `peers` = the other nodes' API URLs to
     retry_join), listener 8200 / cluster 8201 on all interfaces, `ui = false`.
     `listen_host`, `api_port`, `cluster_port` move the listener (tests run real servers on
@@ -238,7 +243,8 @@ def openbao_hcl(plan: Plan, *, node_id: str, peers: list[str], seal: str, api_ad
     `seal`: `shamir` (no stanza: the operator unseals) or `awskms` / `gcpckms` / `azurekeyvault`,
     whose key ids come in `seal_config` (`SEAL_KEYS`); a key not given renders as `<fill:key>`
     (see `unfilled`). TLS on the listener when both `tls_*_file` are given, else plain HTTP
-    on the private network.
+    on the private network; `tls_ca_file` is the CA a joining node verifies its peers' API
+    against; `local_port` adds a plain listener on 127.0.0.1 only (probes, the bao CLI).
     """
     if seal not in SEAL_KEYS:
         raise ValueError(f"seal {seal!r}: allowed {', '.join(SEAL_KEYS)}")
@@ -255,7 +261,8 @@ def openbao_hcl(plan: Plan, *, node_id: str, peers: list[str], seal: str, api_ad
         peers=[p for p in peers if p != api_addr], data_dir=data_dir,
         listen_host=_token(listen_host, "listen_host"), api_port=int(api_port),
         cluster_port=int(cluster_port),
-        tls_cert_file=tls_cert_file, tls_key_file=tls_key_file,
+        tls_cert_file=tls_cert_file, tls_key_file=tls_key_file, tls_ca_file=tls_ca_file,
+        local_port=local_port,
         seal_name=None if seal == "shamir" else seal, seal_config=pairs,
     )
 

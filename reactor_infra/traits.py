@@ -23,6 +23,11 @@ editing the Plan's logic, Reactor.toml's endpoints or the settings checks. No Pu
 - `platform_api_port`: every machine and task reaches the platform's own APIs (secret store,
   image registry, logs, the operators' session agent) on this port, whether or not its services
   call out; None: nothing beyond the Plan's egress.
+- `internal_tls`: from size 3 the platform makes a private CA, and what crosses machines
+  carrying secrets or data speaks TLS with its certificates: OpenBao's listener, NATS clients
+  and routes.
+- `database_ca_url`: where the managed Postgres's CA bundle is published (`{region}` filled
+  in): clients fetch it at start and connect with sslmode=verify-full; None: no managed CA.
 - `min_zones`: the fewest zones a multi-machine network must span (an AWS load balancer and an
   RDS subnet group each need subnets in two zones).
 - `regions`: every region name the platform has (a static list: validation never calls out);
@@ -69,6 +74,8 @@ class PlatformTraits:
     network_files: bool = False
     vault_router: bool = False
     platform_api_port: int | None = None
+    internal_tls: bool = False
+    database_ca_url: str | None = None
 
 
 # AWS commercial, GovCloud and China partitions (2026).
@@ -126,7 +133,8 @@ TRAITS: dict[Platform, PlatformTraits] = {
         object_store=ObjectStore(endpoint=None, region=None),
         bind_host="0.0.0.0", default_regions=("us-east-1", "us-west-2"), regions=AWS_REGIONS,
         private_machines=True, min_zones=2, container_tiers=frozenset({"app", "edge", "pooler"}),
-        network_files=True, vault_router=True, platform_api_port=443,
+        network_files=True, vault_router=True, platform_api_port=443, internal_tls=True,
+        database_ca_url="https://truststore.pki.rds.amazonaws.com/{region}/{region}-bundle.pem",
         # Route53, with an IAM user's key that may only write the zone's _acme-challenge records
         dns_challenge=DnsChallenge("route53", (("AWS_ACCESS_KEY_ID", "dns-challenge-key-id"),
                                                ("AWS_SECRET_ACCESS_KEY", "dns-challenge-secret")))),

@@ -5,11 +5,14 @@ rendered under the platform's mocks (componentkit)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import pulumi
 import pulumi_aws as aws
 import pytest
+
+from reactor_infra import late
 from componentkit import render_components, resources_of
 
 from reactor_infra import catalogue
@@ -50,12 +53,20 @@ def arn_of(var: str) -> str:
     return f"arn:aws:ssm:us-east-1:123456789012:parameter/test/{var.lower()}"
 
 
+def late_values(spec) -> dict[str, str]:
+    """A stand-in for each late value the spec waits for (certificates, the database's host)."""
+    text = json.dumps([spec.env, spec.secret_env, [f.content for f in spec.files],
+                       [(p.env, p.stdin) for p in spec.prestart]])
+    return {name: f"{name}.example.net" for name in late.names(text)}
+
+
 def render_service(token: str, service: Service, **extra):
     plan, all_specs = specs(token)
     spec = all_specs[service]
     args = dict(plan=plan, tier=plan.tier_of(service), spec=spec, region="us-east-1",
                 cluster_arn="arn:aws:ecs:us-east-1:123456789012:cluster/test", subnet_ids=["subnet-a", "subnet-b"],
-                security_group_id="sg-app", secret_env={var: arn_of(var) for var in secret_vars(spec)})
+                security_group_id="sg-app", secret_env={var: arn_of(var) for var in secret_vars(spec)},
+                late=late_values(spec))
     args.update(extra)
 
     def body():
@@ -128,8 +139,14 @@ def test_files_reach_the_container_through_the_init_container():
     init, main = defs["files"], defs["reactor-server"]
     assert init["essential"] is False and init["user"] == "0" and init["image"] == spec.image
     assert init["entryPoint"] == ["sh", "-c"] and "base64 -d > /srv/reactor/Reactor.toml" in init["command"][0]
-    (toml,) = spec.files
+    toml, ca, database_ca = spec.files  # Reactor.toml, the private CA (VAULT_CACERT), the database's CA bundle
+    values = late_values(spec)
     assert base64.b64decode(init["environment"][0]["value"]).decode() == toml.content
+    assert base64.b64decode(init["environment"][1]["value"]).decode() == late.bind(ca.content, values)
+    # the database's CA bundle is published by AWS: fetched at start, never embedded
+    assert f"-o /srv/reactor/database-ca.pem {database_ca.source_url}" in init["command"][0]
+    assert database_ca.source_url == "https://truststore.pki.rds.amazonaws.com/us-east-1/us-east-1-bundle.pem"
+    assert len(init["environment"]) == 2
     # after its files and the managed database's roles step (RDS has no initdb.d)
     assert main["dependsOn"] == [{"containerName": "files", "condition": "SUCCESS"},
                                  {"containerName": "db-roles", "condition": "SUCCESS"}]
@@ -144,7 +161,9 @@ def test_files_reach_the_container_through_the_init_container():
 
 
 def test_a_service_without_files_or_mounts_has_no_init_container():
-    _, graph = render_service("C10@aws", Service.PGBOUNCER)
+    plan, all_specs = specs("C10@aws")
+    bare = dataclasses.replace(all_specs[Service.PGBOUNCER], files=())
+    _, graph = render_service("C10@aws", Service.PGBOUNCER, spec=bare)
     defs = containers(graph)
     assert list(defs) == ["pgbouncer"] and "dependsOn" not in defs["pgbouncer"]
 
@@ -239,7 +258,7 @@ def test_discovery_registers_an_a_record():
     (svc,) = resources_of(graph, ECS_SERVICE)
     assert svc["inputs"]["serviceRegistries"]["registryArn"].startswith("arn:aws:servicediscovery:")
     # its own task: never in Caddy's network namespace
-    assert list(containers(graph)) == ["gateway-server"]
+    assert list(containers(graph)) == ["files", "gateway-server"]  # its file: the database's CA bundle
 
 
 # --- cluster, file system, autoscaling --------------------------------------------------------------

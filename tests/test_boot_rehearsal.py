@@ -82,10 +82,13 @@ def node_view(token: str) -> dict[Service, dict]:
             if name not in {s.value for s in S}:
                 continue  # the waiters and sidecars
             mounts = [v.split(":") for v in svc.get("volumes", [])]
+            written = {f"./{p.removeprefix('/opt/reactor/')}" for p in files}  # not those fetched at boot
             view.setdefault(S(name), {
                 "files": {dst: files[f"/opt/reactor/{src.removeprefix('./')}"] for src, dst, *_ in mounts
-                          if src.startswith("./")},
-                "mounts": [dst for src, dst, *_ in mounts if not src.startswith("./")],
+                          if src in written},
+                "fetched": [dst for src, dst, *_ in mounts if src.startswith("./") and src not in written],
+                "secret_files": [dst for src, dst, *_ in mounts if src.startswith("/run/reactor/")],
+                "mounts": [dst for src, dst, *_ in mounts if not src.startswith(("./", "/run/reactor/"))],
                 "health": svc["healthcheck"]["test"][1:]})
     for task in graph.find("aws:ecs/taskDefinition:TaskDefinition"):  # every ECS service's task
         containers = {c["name"]: c for c in json.loads(task.inputs["containerDefinitions"])}
@@ -150,7 +153,7 @@ def openbao_lab(token: str, root: Path, *, owner: str | None = None):
     image directory's owner by default); ports move to free loopback ones; an automatic seal is
     played by `static` (awskms cannot be reached offline)."""
     view = node_view(token)[S.OPENBAO]
-    ((path, hcl),) = view["files"].items()
+    path, hcl = next((p, t) for p, t in view["files"].items() if p.endswith(".hcl"))
     assert path.startswith("/openbao/config/"), "the image's entrypoint reads /openbao/config"
     (data,) = view["mounts"]
     image_user = catalogue.IMAGE_USERS[S.OPENBAO]
@@ -163,8 +166,17 @@ def openbao_lab(token: str, root: Path, *, owner: str | None = None):
     hcl = hcl.replace(f'"{data}"', f'"{local_data}"')
     hcl = re.sub(r'(address\s*=\s*)"0\.0\.0\.0:8200"', rf'\1"{LOOPBACK}:{api}"', hcl)
     hcl = re.sub(r'(cluster_address\s*=\s*)"0\.0\.0\.0:8201"', rf'\1"{LOOPBACK}:{cluster}"', hcl)
-    hcl = re.sub(r'api_addr\s*=\s*"[^"]*"', f'api_addr = "http://{LOOPBACK}:{api}"', hcl)
-    hcl = re.sub(r'cluster_addr\s*=\s*"[^"]*"', f'cluster_addr = "http://{LOOPBACK}:{cluster}"', hcl)
+    scheme = "https" if "tls_cert_file" in hcl else "http"
+    hcl = re.sub(r'api_addr\s*=\s*"[^"]*"', f'api_addr = "{scheme}://{LOOPBACK}:{api}"', hcl)
+    hcl = re.sub(r'cluster_addr\s*=\s*"[^"]*"', f'cluster_addr = "https://{LOOPBACK}:{cluster}"', hcl)
+    ports, local = {8200: api}, api
+    if scheme == "https":  # the render's certificate files, played by a real CA's
+        ca, cert, key = lab_tls(root, owner or image_user)
+        hcl = re.sub(r'tls_cert_file\s*=\s*"[^"]*"', f'tls_cert_file = "{cert}"', hcl)
+        hcl = re.sub(r'tls_key_file\s*=\s*"[^"]*"', f'tls_key_file = "{key}"', hcl)
+        local = _free_port()
+        hcl = hcl.replace(f'"{LOOPBACK}:{catalogue.LOCAL_VAULT}"', f'"{LOOPBACK}:{local}"')
+        ports = {8200: api, catalogue.LOCAL_VAULT: local}
     if 'seal "awskms"' in hcl:
         key = root / "seal.key"
         key.write_bytes(os.urandom(32))
@@ -176,8 +188,9 @@ def openbao_lab(token: str, root: Path, *, owner: str | None = None):
     config_dir.mkdir(parents=True)
     config = config_dir / Path(path).name
     config.write_text(hcl)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(root), "BAO_ADDR": f"http://{LOOPBACK}:{api}"}
-    return config, api, env, view
+    # the bao CLI (and the first-boot step) speak to the plain loopback listener when there is one
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(root), "BAO_ADDR": f"http://{LOOPBACK}:{local}"}
+    return config, ports, env, view
 
 
 def _wait(check, seconds: float = 30) -> bool:
@@ -189,13 +202,57 @@ def _wait(check, seconds: float = 30) -> bool:
     return False
 
 
+def lab_tls(root: Path, owner: str) -> tuple[Path, Path, Path]:
+    """A real private CA and a certificate for localhost / 127.0.0.1 (openssl), in place of the
+    render's certificates (which exist only once the platform's CA made them): (ca, cert, key),
+    the key owned by the service's user, 0400, as the boot writes it."""
+    openssl = require("openssl")
+    tls = root / "tls"
+    tls.mkdir(mode=0o755, parents=True)
+    ca_key, ca, key, csr, cert = (tls / n for n in ("ca.key", "ca.pem", "key.pem", "req.csr", "cert.pem"))
+    ext = tls / "ext.cnf"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, timeout=60)
+
+    run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(ca_key))
+    run("req", "-x509", "-new", "-key", str(ca_key), "-subj", "/CN=lab internal CA", "-days", "2", "-out", str(ca))
+    run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key))
+    run("req", "-new", "-key", str(key), "-subj", "/CN=localhost", "-out", str(csr))
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
+        "-extfile", str(ext), "-out", str(cert))
+    uid, gid = owner.split(":")
+    os.chown(key, int(uid), int(gid))
+    key.chmod(0o400)
+    for public in (ca, cert):
+        public.chmod(0o644)
+    return ca, cert, key
+
+
+def speaks_tls(port: int, ca: Path) -> bool:
+    """A TLS handshake on 127.0.0.1:port that verifies the server against the CA."""
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca))
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=5) as raw, \
+                context.wrap_socket(raw, server_hostname="localhost"):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
 def _openbao_rungs() -> list[str]:
-    """One rung per platform and seal: OpenBao's file and steps differ by nothing else."""
+    """One rung per platform, seal and TLS between machines: OpenBao's files and steps differ by
+    nothing else."""
     seen, out = set(), []
     for token in RUNGS:
         plan = build_plan(parse(token))
-        if S.OPENBAO in plan.services and (plan.topology.platform, plan.vault_seal) not in seen:
-            seen.add((plan.topology.platform, plan.vault_seal))
+        key = (plan.topology.platform, plan.vault_seal, plan.internal_tls)
+        if S.OPENBAO in plan.services and key not in seen:
+            seen.add(key)
             out.append(token)
     return out
 
@@ -206,22 +263,24 @@ def test_openbao_boots_as_its_container_and_becomes_ready_for_reactor_server(tok
     hands over reads and writes reactor-server's own paths and nothing else."""
     plan = build_plan(parse(token))
     with lab_root() as root:
-        config, api, env, view = openbao_lab(token, root)
+        config, ports, env, view = openbao_lab(token, root)
         check, ready = view["health"], catalogue.spec(plan, S.OPENBAO, _placement(plan)).health.readiness.command
-        ports = {8200: api}
         store = root / "store"
         store.mkdir(mode=0o700)
         node = Node(bao_path(), config, env, prefix=_as(catalogue.IMAGE_USERS[S.OPENBAO]))
         try:
             assert node.wait_started(), node.tail()
             assert _wait(lambda: probe(check, ports)), "the container's health check fails while uninitialised"
+            if plan.internal_tls:  # between machines the API speaks TLS, certified by the install's CA
+                assert speaks_tls(ports[8200], root / "tls" / "ca.pem")
+                assert not speaks_tls(ports[8200], lab_tls(root / "other", "0:0")[0]), "any CA would do"
             assert not probe(list(ready), ports), "not ready before init"
             shm = root / "shm"
             shm.mkdir(mode=0o700)
             automatic = plan.vault_seal.automatic
             script = root / "bootstrap.sh"
             script.write_text(bootstrap_script(
-                plan, bao=f"env BAO_ADDR=http://{LOOPBACK}:{api} {bao_path()}",
+                plan, bao=f"env BAO_ADDR={env['BAO_ADDR']} {bao_path()}",
                 store=f'cat "$2" > {store}/"$1"' if automatic else None,
                 fetch=f'cat {store}/"$1"' if automatic else None))
             args = [] if automatic else ["--operator-dir", str(store)]
@@ -267,23 +326,41 @@ def _placement(plan):
 
 @pytest.mark.parametrize("token", [t for t in RUNGS if S.NATS in build_plan(parse(t)).services])
 def test_nats_boots_from_its_rendered_conf_and_its_health_check_answers(token):
+    plan = build_plan(parse(token))
     view = node_view(token)[S.NATS]
-    ((_, conf),) = view["files"].items()
+    conf = next(t for p, t in view["files"].items() if p.endswith("nats.conf"))
     with lab_root() as root:
         client, monitor = _free_port(), _free_port()
         conf = conf.replace("listen: 0.0.0.0:4222", f"listen: {LOOPBACK}:{client}")
         conf = conf.replace("http: 127.0.0.1:8222", f"http: {LOOPBACK}:{monitor}")
         (data,) = view["mounts"]
         conf = conf.replace(f'"{data}/jetstream"', f'"{root / data.lstrip("/") / "jetstream"}"')
+        if plan.internal_tls:  # the render's certificate files, played by a real CA's
+            ca, cert, key = lab_tls(root, catalogue.IMAGE_USERS[S.NATS])
+            conf = re.sub(r'cert_file: "[^"]*"', f'cert_file: "{cert}"', conf)
+            conf = re.sub(r'key_file: "[^"]*"', f'key_file: "{key}"', conf)
+            conf = re.sub(r'ca_file: "[^"]*"', f'ca_file: "{ca}"', conf)
         path = root / "nats.conf"
         path.write_text(conf)
         server = subprocess.Popen([require("nats-server"), "-c", str(path)], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.STDOUT)
         try:
             assert _wait(lambda: probe(view["health"], {8222: monitor})), "the rendered health check fails"
+            if plan.internal_tls:  # clients must speak TLS (the server says so in its first line)
+                info = _nats_info(client)
+                assert info.get("tls_required") is True, info
         finally:
             server.terminate()
             server.wait(10)
+
+
+def _nats_info(port: int) -> dict:
+    import socket
+
+    with socket.create_connection((LOOPBACK, port), timeout=5) as conn:
+        line = conn.makefile("rb").readline().decode()
+    assert line.startswith("INFO "), line
+    return json.loads(line[5:])
 
 
 # --- Caddy ---------------------------------------------------------------------------------------

@@ -82,7 +82,9 @@ def test_gateway_server_connects_as_gateway_and_reactor_server_as_reactor():
         placement, specs = _specs(plan, [Service.GATEWAY_SERVER])
         ep = placement.endpoints
         url = specs[Service.GATEWAY_SERVER].secret_env["DATABASE_URL"]
-        assert url == f"postgres://gateway:${{gateway-database-password}}@{ep.database_host}:{ep.database_port}/reactor"
+        # a managed database is verified against its CA bundle (fetched beside gateway-server's files)
+        verify = "?sslmode=verify-full&sslrootcert=/etc/reactor-gateway/database-ca.pem" if plan.database_ca_url else ""
+        assert url == f"postgres://gateway:${{gateway-database-password}}@{ep.database_host}:{ep.database_port}/reactor{verify}"
         checked += 1
     assert checked
     for token in ("O1@local", "E4@local", "C6@aws"):

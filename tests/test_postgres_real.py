@@ -624,3 +624,28 @@ def test_a_missing_password_stops_the_script_before_psql(open_image):
     out = run_init_script(c, spec.files[0].content, env)
     assert not out.ok and "GATEWAY_DB_PASSWORD: is not set (plan secret gateway-database-password)" in out.output
     assert "already exists" not in out.output  # psql never started
+
+
+def test_the_managed_roles_step_runs_again_at_every_start_and_sets_rotated_passwords(clusters):
+    """On a managed database the step runs before every reactor-server start (ECS prestart):
+    a second run after the runtime's migrations changes nothing but the passwords it is given."""
+    c = _started(clusters["shared_managed"])
+    plan = _plan_of(c)
+    migrated = c.as_role("reactor", "SELECT to_regclass('_reactor_cache.entries') IS NOT NULL;").output.strip()
+    if migrated != "t":  # the runtime's first start, unless an earlier test played it
+        assert c.as_role("reactor", RUNTIME_MIGRATIONS).ok
+    before = c.as_role("reactor", "SELECT count(*) FROM _reactor_cache.entries;")
+    assert before.ok
+    rotated = {r.name: _password() for r in pi.roles(plan)}
+    conninfo = f"host={LOOPBACK} port={c.port} user=cloudadmin dbname=postgres"
+    again = c._run([psql_bin(), "-X", "-d", conninfo, "-f", "-"], input=pi.init_sql(plan, managed=True),
+                   env={"PGPASSWORD": c.passwords["cloudadmin"]} | {r.env: rotated[r.name] for r in pi.roles(plan)})
+    try:
+        assert again.ok, _redacted(c, again.output)
+        for role, password in rotated.items():
+            assert c.psql(role, password, "SELECT 1;", db="postgres").output.strip() == "1", role
+            assert not c.psql(role, c.passwords[role], "SELECT 1;", db="postgres").ok, f"{role}: the old password works"
+        c.passwords |= rotated
+        assert c.as_role("reactor", "SELECT count(*) FROM _reactor_cache.entries;").output == before.output
+    finally:
+        c.passwords |= rotated

@@ -400,5 +400,8 @@ def test_the_shared_cluster_provider_migrates_tenant_databases_as_the_reactor_ro
     for token in [t for t in TOKENS if plan_for(t).policy.tenant_provider == "shared_cluster"]:
         ep = default_endpoints(plan_for(token))
         url = runtime_env(plan_for(token))["REACTOR_CLOUD__SHARED_POOL__SHARED_POSTGRES_URL"]
-        assert url == f"postgres://reactor:${{database-password}}@{ep.database_host}:5432/reactor", token
+        # verified against a managed database's CA; the provider keeps the query when it swaps the
+        # database name (shared_cluster.rs swap_db_name)
+        verify = "?sslmode=verify-full&sslrootcert=/srv/reactor/database-ca.pem" if plan_for(token).database_ca_url else ""
+        assert url == f"postgres://reactor:${{database-password}}@{ep.database_host}:5432/reactor{verify}", token
     assert not any("SHARED_POSTGRES_URL" in v for t in TOKENS if not t.startswith("C") for v in runtime_env(plan_for(t)))

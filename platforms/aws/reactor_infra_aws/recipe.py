@@ -33,6 +33,7 @@ from .dns import Dns, DnsArgs, Target, zone_id_for
 from .dns_challenge import DnsChallenge, DnsChallengeArgs
 from .file_system import FileSystem, FileSystemArgs
 from .firewall import Firewall, FirewallArgs
+from .internal_ca import InternalCa, InternalCaArgs
 from .keys import Keys, KeysArgs
 from .load_balancer import LoadBalancer, LoadBalancerArgs
 from .machines import MachineTierArgs, build_machine_tier
@@ -95,8 +96,11 @@ class Recipe:
         domain = plan.settings.domain
         self.zone_id = zone_id_for(domain, self.extras.hosted_zone_id, primary.provider) if domain else None
         issued = {}
-        if any(s.generator is SecretGenerator.PLATFORM for s in plan.secrets):
-            issued = DnsChallenge("dns-challenge", DnsChallengeArgs(plan=plan, zone_id=self.zone_id), primary.opts).values
+        if plan.policy.multi_tenant and plan.traits.dns_challenge:
+            issued = dict(DnsChallenge("dns-challenge", DnsChallengeArgs(plan=plan, zone_id=self.zone_id),
+                                       primary.opts).values)
+        if plan.internal_tls:
+            issued |= self._internal_ca()
         self.secrets = Secrets("secrets", SecretsArgs(plan=plan, kms_key=primary.keys.data, issued=issued), primary.opts)
         self.storage = self._storage() if plan.has("storage") else None
         self.database = self._database() if plan.database.hosting is DatabaseHosting.MANAGED else None
@@ -143,6 +147,22 @@ class Recipe:
                         private_cidrs=r.network.private_cidrs)
 
         Peering("peering", PeeringArgs(plan=self.plan, primary=side(primary), second=side(second)), primary.opts)
+
+    def _internal_ca(self) -> dict[str, pulumi.Output[str]]:
+        """The private CA and each TLS tier's certificate (late values everywhere), their keys
+        (Plan secrets the platform issues)."""
+        plan = self.plan
+        layout = subnet_plan(self.extras.vpc_cidr, plan.zones)
+        tiers = {}
+        for t in plan.tls_tiers():
+            count = t.replicas.max
+            names = [t.name.value] + ([places.machine_name(t, i) for i in range(count)] if count > 1 else [])
+            tiers[t.name.value] = (names, [machine_address(plan, t.name, i, layout.private) for i in range(count)])
+        ca = InternalCa("internal-ca", InternalCaArgs(plan=plan, tiers=tiers, domain=places.DOMAIN), self.regions[0].opts)
+        for region in self.regions:
+            region.late[catalogue.INTERNAL_CA_LATE] = ca.ca_pem
+            region.late |= {catalogue.cert_late(t): pem for t, pem in ca.certs.items()}
+        return ca.keys
 
     # --- data ---------------------------------------------------------------------------------------
 
@@ -191,8 +211,8 @@ class Recipe:
                                       initialises_openbao=initialises and i == 0)
             specs = userdata.node_specs(plan, node_files)
             used |= {name for spec in specs.values() for name in spec.secrets()}
-            text = userdata.cloud_config(plan, node_files)
-            user_data.append(pulumi.Output.all(primary.late).apply(lambda v, t=text: late.bind(t, v[0])))
+            user_data.append(pulumi.Output.all(primary.late).apply(
+                lambda v, f=node_files: late.bind(userdata.cloud_config(plan, f, v[0]), v[0])))
         init = [s.name for s in plan.secrets if s.generator is SecretGenerator.INIT]
         if initialises:
             used |= set(init)
@@ -241,7 +261,7 @@ class Recipe:
         router = VaultRouter("vault-router", VaultRouterArgs(
             plan=self.plan, tier=tier.name.value, vpc_id=primary.network.vpc.id,
             subnet_ids=primary.private_subnets()[:tier.zones],
-            security_group_id=primary.firewall.groups["vault-router"].id, tls=False,
+            security_group_id=primary.firewall.groups["vault-router"].id, tls=self.plan.internal_tls,
             instance_ids=[n.instance.id for n in self.machines[tier.name].nodes]), primary.opts)
         for region in self.regions:
             region.discovery.alias(tier.name.value, router.dns_name)

@@ -91,6 +91,11 @@ def _init_container(spec: ServiceSpec, persisted: Persisted, log: dict[str, Any]
     q = shlex.quote
     script, env = ["set -eu"], []
     for i, f in enumerate(spec.files):
+        if f.source_url:  # published elsewhere (the database's CA bundle): fetched over HTTPS
+            url = q(f.source_url)
+            script.append(f"{{ curl -fsSL --retry 5 -o {q(f.path)} {url} || wget -q -O {q(f.path)} {url}; }} "
+                          f"&& chmod {f.mode} {q(f.path)}")
+            continue
         env.append({"name": f"FILE_{i}", "value": base64.b64encode(f.content.encode()).decode()})
         script.append(f'printf %s "$FILE_{i}" | base64 -d > {q(f.path)} && chmod {f.mode} {q(f.path)}')
     script += [f"mkdir -p {q(m.path)}" for m in mounts(spec) if any(m.path.startswith(d + "/") for d in dirs)]
@@ -141,7 +146,7 @@ def secret_vars(spec: ServiceSpec) -> set[str]:
 
 
 def _prestart_container(step: Prestart, secret_env: Mapping[str, pulumi.Input[str]],
-                        log: dict[str, Any]) -> dict[str, Any]:
+                        log: dict[str, Any], files: list[str]) -> dict[str, Any]:
     env = dict(step.env)
     command = shlex.join(step.command)
     if step.stdin is not None:
@@ -150,6 +155,9 @@ def _prestart_container(step: Prestart, secret_env: Mapping[str, pulumi.Input[st
     return {"name": step.name, "image": step.image, "essential": False, "entryPoint": ["sh", "-c"],
             "command": [command], "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
             "secrets": [{"name": var, "valueFrom": secret_env[f"{step.name}/{var}"]} for var in sorted(step.secret_env)],
+            # the service's files (a CA bundle the step verifies the database against), read-only
+            "mountPoints": [{"sourceVolume": f"files-{i}", "containerPath": d, "readOnly": True}
+                            for i, d in enumerate(files)],
             "logConfiguration": log}
 
 
@@ -158,7 +166,9 @@ def container_definitions(spec: ServiceSpec, secret_env: Mapping[str, pulumi.Inp
     """The task's containers: `files` (when it has files or task-ephemeral mounts), the prestart
     steps, then the service."""
     init = _init_container(spec, persisted, _log(log_group, region, INIT))
-    steps = [_prestart_container(p, secret_env, _log(log_group, region, p.name)) for p in spec.prestart]
+    steps = [_prestart_container(p, secret_env, _log(log_group, region, p.name), file_dirs(spec)) for p in spec.prestart]
+    for step in steps if init else ():
+        step["dependsOn"] = [{"containerName": INIT, "condition": "SUCCESS"}]
     main = _main_container(spec, {v: secret_env[v] for v in spec.secret_env}, [c["name"] for c in [init, *steps] if c],
                            _log(log_group, region, str(spec.service)))
     return [c for c in (init, *steps) if c] + [main]

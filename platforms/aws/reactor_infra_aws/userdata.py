@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reactor_infra import catalogue, compose, openbao_bootstrap, templating
+from reactor_infra import catalogue, compose, late, openbao_bootstrap, templating
 from reactor_infra.layout import Plan, Service
 from reactor_infra.reactor_toml import Endpoints
 from reactor_infra.catalogue import Placement
@@ -100,10 +100,14 @@ def _var(secret: str) -> str:
     return "s_" + secret.replace("-", "_")
 
 
-def fetch_secrets_script(plan: Plan, files: NodeFiles, envs: Mapping[str, Mapping[str, str]]) -> str:
+def fetch_secrets_script(plan: Plan, files: NodeFiles, envs: Mapping[str, Mapping[str, str]],
+                         secret_files: Mapping[str, tuple[str, str, str]] | None = None) -> str:
     """The boot step that turns SSM parameters into compose's env files (no values inside);
-    `envs` is env file -> variable -> template over plan secrets (`compose.env_files`)."""
-    used = sorted({m for vals in envs.values() for v in vals.values() for m in _REF.findall(v)})
+    `envs` is env file -> variable -> template over plan secrets (`compose.env_files`);
+    `secret_files` is file -> (secret, owner, mode) (`compose.secret_files`: TLS keys)."""
+    secret_files = secret_files or {}
+    used = sorted({m for vals in envs.values() for v in vals.values() for m in _REF.findall(v)}
+                  | {secret for secret, _, _ in secret_files.values()})
     unknown = [s for s in used if s not in files.parameters]
     if unknown:
         raise ValueError(f"aws: secrets {unknown} have no SSM parameter")
@@ -145,12 +149,17 @@ def fetch_secrets_script(plan: Plan, files: NodeFiles, envs: Mapping[str, Mappin
                 lines.append(write)
     for name in envs:
         lines.append(f'chmod 0600 "$tmp/{name}" && mv -f "$tmp/{name}" {SECRETS_DIR}/{name}')
+    for name, (secret, owner, mode) in secret_files.items():
+        # a file only its service's user reads (the container mounts it read-only)
+        lines += [f'printf \'%s\\n\' "${{{var_of[secret]}}}" > "$tmp/{name}"',
+                  f'chown {owner} "$tmp/{name}" && chmod {mode} "$tmp/{name}" && mv -f "$tmp/{name}" {SECRETS_DIR}/{name}']
     lines.append('rmdir "$tmp"')
     return "\n".join(lines) + "\n"
 
 
-def prepare_node_script(plan: Plan) -> str:
-    """First boot: data volume, Docker, the compose plugin, readable config files."""
+def prepare_node_script(plan: Plan, fetched: Mapping[str, str] | None = None) -> str:
+    """First boot: data volume, Docker, the compose plugin, the config files published elsewhere
+    (`fetched`: name -> URL, e.g. the managed database's CA bundle), readable config files."""
     url = f"https://github.com/docker/compose/releases/download/v{COMPOSE_VERSION}/docker-compose-linux-x86_64"
     return "\n".join([
         "#!/bin/sh",
@@ -181,20 +190,23 @@ def prepare_node_script(plan: Plan) -> str:
         "  install -m 0755 /tmp/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose",
         "fi",
         "systemctl enable --now docker",
+        *[f"curl -fsSL --retry 5 -o {COMPOSE_DIR}/{name} {shlex.quote(url)}" for name, url in sorted((fetched or {}).items())],
         "# the config files hold no secret; the containers' own users must read them",
         f"chmod 0644 {COMPOSE_DIR}/*",
         "",
     ])
 
 
-def cloud_config(plan: Plan, files: NodeFiles) -> str:
+def cloud_config(plan: Plan, files: NodeFiles, late_values: Mapping[str, str] | None = None) -> str:
     """The user data of the single node: its compose project (from the catalogue), the boot steps
     and the unit that runs them."""
     specs = node_specs(plan, files)
+    if late_values is not None:  # certificates, addresses: bound before the YAML is written
+        specs = {s: late.bind_spec(spec, late_values) for s, spec in specs.items()}
     node_files = {f"{COMPOSE_DIR}/{name}": text for name, text in compose.config_files(specs).items()}
     node_files[f"{COMPOSE_DIR}/compose.yaml"] = compose.compose_yaml(plan, specs, secrets_dir=SECRETS_DIR)
-    node_files[PREPARE_SCRIPT] = prepare_node_script(plan)
-    node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files, compose.env_files(specs))
+    node_files[PREPARE_SCRIPT] = prepare_node_script(plan, compose.fetched_files(specs))
+    node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files, compose.env_files(specs), compose.secret_files(specs))
     units: dict[str, str] = {}
     identity = compose.identity_addresses(specs)
     if identity:  # the instance role reaches containers (hop limit 2): only these may use it
