@@ -46,6 +46,7 @@ from .reactor_toml import (
     WORKDIR,
     Endpoints,
     database_ca_file,
+    pooler_ca_file,
     render_reactor_toml,
     runtime_env,
 )
@@ -190,9 +191,11 @@ def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
     keeps_files = plan.storage is StorageBackend.FS or plan.vault is VaultMode.EMBEDDED
     needs = [Need(S(plan.pooler.kind) if plan.pooler else S.POSTGRES), Need(S.OPENBAO, Condition.READY),
              Need(S.NATS)]
-    # vaultrs reads VAULT_CACERT (the runtime's vault.ca_cert is broken in v1, runtime reference)
+    # vaultrs reads VAULT_CACERT (the runtime's vault.ca_cert is broken in v1, runtime reference);
+    # sqlx verifies the pooler against the same CA (sslrootcert in the pooled URLs)
     tls_vault = plan.internal_tls and plan.vault is VaultMode.OPENBAO
-    ca_files = (ConfigFile(f"{REACTOR_WORKDIR}/{INTERNAL_CA}", late.marker(INTERNAL_CA_LATE)),) if tls_vault else ()
+    trusts_ca = tls_vault or pooler_ca_file(plan) is not None
+    ca_files = (ConfigFile(f"{REACTOR_WORKDIR}/{INTERNAL_CA}", late.marker(INTERNAL_CA_LATE)),) if trusts_ca else ()
     vault_ca = {"VAULT_CACERT": f"{REACTOR_WORKDIR}/{INTERNAL_CA}"} if tls_vault else {}
     return ServiceSpec(
         service=S.REACTOR_SERVER, image=image(plan, S.REACTOR_SERVER), user=IMAGE_USERS[S.REACTOR_SERVER],
@@ -348,6 +351,10 @@ def pgbouncer(plan: Plan, at: Placement) -> ServiceSpec:
     assert plan.pooler is not None
     port = plan.pooler.port
     ca = database_ca_file(plan, POOLER_DIR)
+    # clients (reactor-server) over TLS between machines: the install's certificate for the pooler
+    files, keys = _tls_files(plan, S.PGBOUNCER, POOLER_DIR, f"{POOLER_DIR}/tls") if plan.internal_tls else ((), ())
+    client_tls = {"CLIENT_TLS_SSLMODE": "require", "CLIENT_TLS_CA_FILE": files[0].path,
+                  "CLIENT_TLS_CERT_FILE": files[1].path, "CLIENT_TLS_KEY_FILE": keys[0].path} if files else {}
     return ServiceSpec(
         service=S.PGBOUNCER, image=image(plan, S.PGBOUNCER), user=IMAGE_USERS[S.PGBOUNCER], listens=(port,),
         env={
@@ -357,9 +364,11 @@ def pgbouncer(plan: Plan, at: Placement) -> ServiceSpec:
             "MAX_PREPARED_STATEMENTS": "100",
             "DEFAULT_POOL_SIZE": str(plan.database.pool_max_per_node),
             **({"SERVER_TLS_SSLMODE": "verify-full", "SERVER_TLS_CA_FILE": ca} if ca else {}),
+            **client_tls,
         },
         secret_env={"DB_PASSWORD": "${database-password}"},
-        files=_database_ca(plan, POOLER_DIR),
+        files=(*_database_ca(plan, POOLER_DIR), *files),
+        secret_files=keys,
         health=Health(check=Probe(("pg_isready", "-h", LOOPBACK, "-p", str(port)))),
         needs=(Need(S.POSTGRES),),
     )

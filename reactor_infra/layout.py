@@ -251,6 +251,9 @@ class Secret:
     env: str | None = None  # the REACTOR_* variable that carries it into reactor-server
 
 
+# what serves TLS between machines when the platform has a private CA (Plan.internal_tls)
+TLS_SERVERS = frozenset({Service.OPENBAO, Service.NATS, Service.PGBOUNCER})
+
 FREE_TIER_QUOTAS = {
     "requests_per_minute": 1000,
     "concurrent_functions": 10,
@@ -360,10 +363,10 @@ class Plan:
         return url.format(region=self.primary_region)
 
     def tls_tiers(self) -> tuple[TierPlan, ...]:
-        """The machine tiers that serve TLS between machines (OpenBao, NATS) with their own key."""
+        """The tiers that serve TLS between machines (OpenBao, NATS, PgBouncer) with their own key."""
         if not self.internal_tls:
             return ()
-        return tuple(t for t in self.tiers if {Service.OPENBAO, Service.NATS} & set(t.services))
+        return tuple(t for t in self.tiers if TLS_SERVERS & set(t.services))
 
     def secret(self, name: str) -> Secret:
         return next(s for s in self.secrets if s.name == name)

@@ -18,6 +18,7 @@ from .layout import (
     POOLER_SESSION,
     SIZING_PRESETS,
     SUPPORT_SIZING,
+    TLS_SERVERS,
     Database,
     DatabaseHosting,
     Ingress,
@@ -321,11 +322,11 @@ def _challenge_secrets(topo: Topology, policy: Policy) -> tuple[Secret, ...]:
 
 
 def _tls_secrets(tiers: list[TierPlan]) -> tuple[Secret, ...]:
-    """One private key per machine tier that serves TLS between machines, which the platform's
-    private CA certifies: a machine holds only its own tier's key."""
+    """One private key per tier that serves TLS between machines, which the platform's private
+    CA certifies: a machine or task holds only its own tier's key."""
     return tuple(Secret(tls_key_secret(t.name), G.PLATFORM,
-                        f"private key of the {t.name} machines' certificate (TLS between machines)")
-                 for t in tiers if {S.OPENBAO, S.NATS} & set(t.services))
+                        f"private key of the {t.name} tier's certificate (TLS between machines)")
+                 for t in tiers if TLS_SERVERS & set(t.services))
 
 
 def tls_key_secret(tier: Tier | str) -> str:

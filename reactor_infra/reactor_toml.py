@@ -148,15 +148,21 @@ def _database_via_pooler(plan: Plan) -> bool:
 
 def _postgres_url(ep: Endpoints, *, pooled: bool, database: str, password: str | None,
                   ca_file: str | None = None) -> str:
-    """`ca_file`: verify the database's certificate against it (a direct connection to a managed
-    Postgres: sslmode=verify-full); the pooler answers in plain inside the private network."""
+    """`ca_file`: verify the server's certificate against it (sslmode=verify-full): a managed
+    Postgres's CA bundle, or the install's private CA for the pooler (`pooler_ca_file`)."""
     if pooled:
         host, port = _need(ep.pooler_host, "pooler_host"), ep.pooler_port
     else:
         host, port = ep.database_host, ep.database_port
     user = f"{ep.database_user}:{password}" if password else ep.database_user
-    verify = f"?sslmode=verify-full&sslrootcert={ca_file}" if ca_file and not pooled else ""
+    verify = f"?sslmode=verify-full&sslrootcert={ca_file}" if ca_file else ""
     return f"postgres://{user}@{host}:{port}/{database}{verify}"
+
+
+def pooler_ca_file(plan: Plan) -> str | None:
+    """The pooler speaks TLS between machines (PgBouncer with the install's certificate)."""
+    tls = plan.internal_tls and plan.pooler is not None and plan.pooler.kind == "pgbouncer"
+    return f"{WORKDIR}/{INTERNAL_CA}" if tls else None
 
 
 def database_ca_file(plan: Plan, directory: str = WORKDIR) -> str | None:
@@ -164,9 +170,9 @@ def database_ca_file(plan: Plan, directory: str = WORKDIR) -> str | None:
     return f"{directory}/{DATABASE_CA}" if plan.database_ca_url else None
 
 
-def _tenant_url_template(ep: Endpoints, password: str | None) -> str:
+def _tenant_url_template(plan: Plan, ep: Endpoints, password: str | None) -> str:
     # the runtime replaces {ref} with tenant_<ref>: writing tenant_{ref} would give tenant_tenant_<ref>
-    return _postgres_url(ep, pooled=True, database="{ref}", password=password)
+    return _postgres_url(ep, pooled=True, database="{ref}", password=password, ca_file=pooler_ca_file(plan))
 
 
 def runtime_env(plan: Plan, endpoints: Endpoints | None = None) -> dict[str, str]:
@@ -175,10 +181,12 @@ def runtime_env(plan: Plan, endpoints: Endpoints | None = None) -> dict[str, str
     ep = endpoints or default_endpoints(plan)
     env = {s.env: s.name for s in plan.secrets if s.env}
     ca = database_ca_file(plan)
+    pooled = _database_via_pooler(plan)
     env[env_var("database.url")] = _postgres_url(
-        ep, pooled=_database_via_pooler(plan), database=ep.database_name, password=PASSWORD_REF, ca_file=ca)
+        ep, pooled=pooled, database=ep.database_name, password=PASSWORD_REF,
+        ca_file=pooler_ca_file(plan) if pooled else ca)
     if _multi_tenant_pooler(plan):
-        env[env_var(URL_TEMPLATE)] = _tenant_url_template(ep, PASSWORD_REF)
+        env[env_var(URL_TEMPLATE)] = _tenant_url_template(plan, ep, PASSWORD_REF)
     if plan.policy.tenant_provider == "shared_cluster":
         # the provider migrates each new tenant database as this user (the database name is swapped
         # in); unset, it falls back to postgres://postgres@localhost (shared_cluster.rs:241-251)
@@ -355,7 +363,7 @@ def _shared_pool(plan: Plan, ep: Endpoints) -> Table:
     _put(pooler, "mode", plan.pooler.mode,
          f"{plan.pooler.kind}: session keeps sqlx's named prepared statements working"
          if plan.pooler.mode == "session" else f"{plan.pooler.kind} >= 1.21 with max_prepared_statements > 0 (sqlx prepares)")
-    _put(pooler, "url_template", _tenant_url_template(ep, None), "{ref} becomes tenant_<ref>")
+    _put(pooler, "url_template", _tenant_url_template(plan, ep, None), "{ref} becomes tenant_<ref>")
     shared.add("pooler", pooler)
     return shared
 

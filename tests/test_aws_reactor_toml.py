@@ -173,7 +173,8 @@ def _header_is_the_container_env(token):
         files, compose = node(v)
         script = files["/usr/local/sbin/reactor-fetch-secrets"]
         assert set(re.findall(r"printf '%s=%s\\n' (REACTOR_\w+) .*reactor-server\.env", script)) == v.header.keys()
-        return _plain_env_agrees_with_the_file(v, compose["services"]["reactor-server"]["environment"])
+        _plain_env_agrees_with_the_file(v, compose["services"]["reactor-server"]["environment"])
+        return
     parameters = {v.graph.outputs_of(p.urn)["arn"]: p.inputs["name"] for p in v.graph.find(PARAMETER)}
     for region, task in reactor_tasks(v).items():
         main = containers(task)["reactor-server"]

@@ -46,6 +46,7 @@ from .service import ContainerService, ServiceArgs
 from .settings import AwsSettings
 from .sizing import instance_type_for
 from .storage import Storage, StorageArgs, StorageReplicaArgs
+from .task_containers import secret_file_var
 
 LOG_RETENTION_DAYS = {True: 90, False: 30}  # by policy.protect
 
@@ -155,6 +156,9 @@ class Recipe:
         layout = subnet_plan(self.extras.vpc_cidr, plan.zones)
         tiers = {}
         for t in plan.tls_tiers():
+            if places.is_container_tier(plan, t):  # tasks come and go: their registered name only
+                tiers[t.name.value] = ([places.REGISTERED[s] for s in t.services], [])
+                continue
             count = t.replicas.max
             names = [t.name.value] + ([places.machine_name(t, i) for i in range(count)] if count > 1 else [])
             tiers[t.name.value] = (names, [machine_address(plan, t.name, i, layout.private) for i in range(count)])
@@ -341,6 +345,8 @@ class Recipe:
         for step in spec.prestart:
             out |= {f"{step.name}/{var}": self.secrets.env_parameter(self.plan, step.name, var, template, region.late)
                     for var, template in step.secret_env.items()}
+        for f in spec.secret_files:  # a TLS key: the secret's own parameter
+            out[secret_file_var(f)] = self.secrets.parameters[f.secret].arn
         return out
 
     # --- names and outputs ----------------------------------------------------------------------------

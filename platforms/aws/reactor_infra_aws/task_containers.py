@@ -15,6 +15,9 @@ single-node compose file reads it (`reactor_infra.compose`).
   the spec's owner and mode (a Fargate bind mount starts root-owned, 0755).
 - Mounts that must persist are EFS access points, TLS in transit and IAM-authorized; the others
   are task-ephemeral.
+- Secret files (a TLS private key) are written by the same init container from a parameter it
+  receives by reference (`secrets`, keyed `files/<name>` in `secret_env`), into a task-ephemeral
+  volume per directory, owned by the service's user, mode 0400; the service mounts it read-only.
 - Prestart steps (the managed database's roles) are non-essential init containers from their
   own image, each reading its script from a base64 env var on standard input; the main container
   starts once they succeeded. Their secret variables are keyed `<step>/<VAR>` in `secret_env`.
@@ -35,7 +38,7 @@ import pulumi_aws as aws
 
 from reactor_infra.catalogue import REACTOR_WORKDIR
 from reactor_infra.layout import Service, Sizing
-from reactor_infra.service_spec import Mount, Prestart, ServiceSpec
+from reactor_infra.service_spec import Mount, Prestart, SecretFile, ServiceSpec
 
 INIT = "files"  # the init container's name
 ECS_MAX_START_PERIOD_S = 300
@@ -83,10 +86,11 @@ def _log(log_group: pulumi.Input[str], region: str, prefix: str) -> dict[str, An
         "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": prefix}}
 
 
-def _init_container(spec: ServiceSpec, persisted: Persisted, log: dict[str, Any]) -> dict[str, Any] | None:
+def _init_container(spec: ServiceSpec, persisted: Persisted, log: dict[str, Any],
+                    secret_env: Mapping[str, pulumi.Input[str]]) -> dict[str, Any] | None:
     dirs = file_dirs(spec)
     ephemeral = [m for m in mounts(spec) if m.role not in persisted]
-    if not spec.files and not ephemeral:
+    if not spec.files and not ephemeral and not spec.secret_files:
         return None
     q = shlex.quote
     script, env = ["set -eu"], []
@@ -100,10 +104,18 @@ def _init_container(spec: ServiceSpec, persisted: Persisted, log: dict[str, Any]
         script.append(f'printf %s "$FILE_{i}" | base64 -d > {q(f.path)} && chmod {f.mode} {q(f.path)}')
     script += [f"mkdir -p {q(m.path)}" for m in mounts(spec) if any(m.path.startswith(d + "/") for d in dirs)]
     script += [f"chown {m.owner} {q(m.path)} && chmod {m.mode} {q(m.path)}" for m in ephemeral]
+    # secret files (a TLS key): from the parameter by reference, readable by the service's user only
+    secrets = []
+    for i, f in enumerate(spec.secret_files):
+        secrets.append({"name": f"SECRET_FILE_{i}", "valueFrom": secret_env[secret_file_var(f)]})
+        script.append(f'printf \'%s\\n\' "$SECRET_FILE_{i}" > {q(f.path)} && chown {f.owner} {q(f.path)} '
+                      f"&& chmod {f.mode} {q(f.path)}")
     points = [{"sourceVolume": f"files-{i}", "containerPath": d, "readOnly": False} for i, d in enumerate(dirs)]
+    points += [{"sourceVolume": f"secrets-{i}", "containerPath": d, "readOnly": False}
+               for i, d in enumerate(secret_dirs(spec))]
     points += [{"sourceVolume": f"mount-{m.role}", "containerPath": m.path, "readOnly": False} for m in ephemeral]
     return {"name": INIT, "image": spec.image, "essential": False, "user": "0",
-            "entryPoint": ["sh", "-c"], "command": ["\n".join(script)], "environment": env,
+            "entryPoint": ["sh", "-c"], "command": ["\n".join(script)], "environment": env, "secrets": secrets,
             "mountPoints": points, "logConfiguration": log}
 
 
@@ -112,6 +124,8 @@ def _main_container(spec: ServiceSpec, secret_env: Mapping[str, pulumi.Input[str
     probe = spec.health.check
     points = [{"sourceVolume": f"files-{i}", "containerPath": d, "readOnly": True}
               for i, d in enumerate(file_dirs(spec))]
+    points += [{"sourceVolume": f"secrets-{i}", "containerPath": d, "readOnly": True}
+               for i, d in enumerate(secret_dirs(spec))]
     points += [{"sourceVolume": f"mount-{m.role}", "containerPath": m.path, "readOnly": False} for m in mounts(spec)]
     container: dict[str, Any] = {"name": str(spec.service), "image": spec.image, "essential": True, "user": spec.user}
     if spec.command:
@@ -141,8 +155,19 @@ def _main_container(spec: ServiceSpec, secret_env: Mapping[str, pulumi.Input[str
 
 
 def secret_vars(spec: ServiceSpec) -> set[str]:
-    """Every secret variable the task needs: the service's, and `<step>/<VAR>` for its prestart steps."""
-    return set(spec.secret_env) | {f"{p.name}/{v}" for p in spec.prestart for v in p.secret_env}
+    """Every secret variable the task needs: the service's, `<step>/<VAR>` for its prestart steps,
+    `files/<name>` for each secret file (the init container writes it)."""
+    return (set(spec.secret_env) | {f"{p.name}/{v}" for p in spec.prestart for v in p.secret_env}
+            | {secret_file_var(f) for f in spec.secret_files})
+
+
+def secret_file_var(f: SecretFile) -> str:
+    return f"files/{f.name}"
+
+
+def secret_dirs(spec: ServiceSpec) -> list[str]:
+    """The directories of the service's secret files: a task-ephemeral volume each."""
+    return sorted({f.path.rsplit("/", 1)[0] for f in spec.secret_files})
 
 
 def _prestart_container(step: Prestart, secret_env: Mapping[str, pulumi.Input[str]],
@@ -165,7 +190,7 @@ def container_definitions(spec: ServiceSpec, secret_env: Mapping[str, pulumi.Inp
                           log_group: pulumi.Input[str], region: str) -> list[dict[str, Any]]:
     """The task's containers: `files` (when it has files or task-ephemeral mounts), the prestart
     steps, then the service."""
-    init = _init_container(spec, persisted, _log(log_group, region, INIT))
+    init = _init_container(spec, persisted, _log(log_group, region, INIT), secret_env)
     steps = [_prestart_container(p, secret_env, _log(log_group, region, p.name), file_dirs(spec)) for p in spec.prestart]
     for step in steps if init else ():
         step["dependsOn"] = [{"containerName": INIT, "condition": "SUCCESS"}]
@@ -177,6 +202,7 @@ def container_definitions(spec: ServiceSpec, secret_env: Mapping[str, pulumi.Inp
 def volumes(spec: ServiceSpec, persisted: Persisted) -> list[aws.ecs.TaskDefinitionVolumeArgs]:
     """A task-ephemeral volume per files directory and per mount; EFS for the persisted ones."""
     out = [aws.ecs.TaskDefinitionVolumeArgs(name=f"files-{i}") for i in range(len(file_dirs(spec)))]
+    out += [aws.ecs.TaskDefinitionVolumeArgs(name=f"secrets-{i}") for i in range(len(secret_dirs(spec)))]
     for m in mounts(spec):
         fs = persisted.get(m.role)
         efs = None if fs is None else aws.ecs.TaskDefinitionVolumeEfsVolumeConfigurationArgs(
