@@ -163,7 +163,8 @@ def test_files_reach_the_container_through_the_init_container():
 def test_a_service_without_files_or_mounts_has_no_init_container():
     plan, all_specs = specs("C10@aws")
     bare = dataclasses.replace(all_specs[Service.PGBOUNCER], files=(), secret_files=())
-    _, graph = render_service("C10@aws", Service.PGBOUNCER, spec=bare)
+    _, graph = render_service("C10@aws", Service.PGBOUNCER, spec=bare,
+                              secret_env={v: arn_of(v) for v in secret_vars(bare)})
     defs = containers(graph)
     assert list(defs) == ["pgbouncer"] and "dependsOn" not in defs["pgbouncer"]
 
