@@ -36,6 +36,7 @@ from reactor_infra.layout import Plan, Sizing
 from reactor_infra.postgres_init import ADMIN_USER
 
 from .component import AwsComponent
+from .sizing import smallest_fitting
 from .naming import physical_name, tags
 
 TIER = "database"
@@ -63,10 +64,10 @@ INSTANCE_CLASSES: tuple[tuple[str, float, float], ...] = (
 
 def instance_class_for(sizing: Sizing) -> str:
     """The smallest listed class with at least the vCPUs and memory asked for."""
-    for name, vcpu, memory in INSTANCE_CLASSES:
-        if vcpu >= sizing.vcpu and memory >= sizing.memory_gb:
-            return name
-    raise ValueError(f"no RDS instance class listed for {sizing}; pass instance_class")
+    found = smallest_fitting(INSTANCE_CLASSES, sizing)
+    if found is None:
+        raise ValueError(f"no RDS instance class listed for {sizing}; pass instance_class")
+    return found
 
 
 def ca_bundle_url(region: str) -> str:

@@ -64,22 +64,17 @@ class Discovery(AwsComponent):
 
     def address(self, host: str, ip: pulumi.Input[str]) -> None:
         """`<host>.internal` -> a fixed private address (a machine)."""
-        service = self._service(host, "A")
-        aws.servicediscovery.Instance(
-            f"{self._name}-{host}-address",
-            instance_id=host,
-            service_id=service.id,
-            attributes={"AWS_INSTANCE_IPV4": ip},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self._record(host, "A", "address", {"AWS_INSTANCE_IPV4": ip})
 
     def alias(self, host: str, target: pulumi.Input[str]) -> None:
         """`<host>.internal` -> another DNS name (a router's load balancer)."""
-        service = self._service(host, "CNAME")
+        self._record(host, "CNAME", "alias", {"AWS_INSTANCE_CNAME": target})
+
+    def _record(self, host: str, record: str, role: str, attributes: dict[str, pulumi.Input[str]]) -> None:
         aws.servicediscovery.Instance(
-            f"{self._name}-{host}-alias",
+            f"{self._name}-{host}-{role}",
             instance_id=host,
-            service_id=service.id,
-            attributes={"AWS_INSTANCE_CNAME": target},
+            service_id=self._service(host, record).id,
+            attributes=attributes,
             opts=pulumi.ResourceOptions(parent=self),
         )

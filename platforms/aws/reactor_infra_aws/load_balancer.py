@@ -78,13 +78,13 @@ class LoadBalancer(AwsComponent):
         self.lb = self._create_load_balancer()
         self.target_groups: dict[int, aws.lb.TargetGroup] = {}
         if self.kind == "application":
-            self.target_groups[REACTOR] = self._create_http_target_group(REACTOR)
+            self.target_groups[REACTOR] = self._create_target_group(REACTOR)
             https = self._create_https_listener(self.target_groups[REACTOR])
             self._create_admin_block(https)
             self._create_redirect_listener()
         else:
             for port in (HTTPS, HTTP):
-                self.target_groups[port] = self._create_tcp_target_group(port)
+                self.target_groups[port] = self._create_target_group(port)
                 self._create_tcp_listener(port, self.target_groups[port])
         self.dns_name: pulumi.Output[str] = self.lb.dns_name
         self.zone_id: pulumi.Output[str] = self.lb.zone_id
@@ -132,37 +132,27 @@ class LoadBalancer(AwsComponent):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _create_http_target_group(self, port: int) -> aws.lb.TargetGroup:
+    def _create_target_group(self, port: int) -> aws.lb.TargetGroup:
+        """HTTP to reactor-server behind an ALB (health: /health); TCP to Caddy behind an NLB."""
         physical = self._physical(f"{self._short}-{port}")
-        return aws.lb.TargetGroup(
-            f"{self._name}-tg-{port}",
-            name=physical,
-            port=port,
-            protocol="HTTP",
-            target_type=self._args.target_type,
-            vpc_id=self._args.vpc_id,
-            deregistration_delay=DEREGISTRATION_DELAY,
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True, protocol="HTTP", port="traffic-port", path=HEALTH_PATH, matcher="200",
-                interval=15, timeout=5, healthy_threshold=2, unhealthy_threshold=3),
-            tags=self._tags(physical),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _create_tcp_target_group(self, port: int) -> aws.lb.TargetGroup:
-        physical = self._physical(f"{self._short}-{port}")
-        return aws.lb.TargetGroup(
-            f"{self._name}-tg-{port}",
-            name=physical,
-            port=port,
-            protocol="TCP",
-            target_type=self._args.target_type,
-            vpc_id=self._args.vpc_id,
-            deregistration_delay=DEREGISTRATION_DELAY,
-            preserve_client_ip="true",  # Caddy sees the client (off by default for ip targets)
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
+        http = self.kind == "application"
+        health = (aws.lb.TargetGroupHealthCheckArgs(
+            enabled=True, protocol="HTTP", port="traffic-port", path=HEALTH_PATH, matcher="200",
+            interval=15, timeout=5, healthy_threshold=2, unhealthy_threshold=3) if http else
+            aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True, protocol="TCP", port="traffic-port",
-                interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2),
+                interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2))
+        return aws.lb.TargetGroup(
+            f"{self._name}-tg-{port}",
+            name=physical,
+            port=port,
+            protocol="HTTP" if http else "TCP",
+            target_type=self._args.target_type,
+            vpc_id=self._args.vpc_id,
+            deregistration_delay=DEREGISTRATION_DELAY,
+            # Caddy sees the client (off by default for ip targets)
+            preserve_client_ip=None if http else "true",
+            health_check=health,
             tags=self._tags(physical),
             opts=pulumi.ResourceOptions(parent=self),
         )

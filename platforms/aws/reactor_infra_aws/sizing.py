@@ -19,9 +19,14 @@ INSTANCE_TYPES: tuple[tuple[str, float, float], ...] = (
 )
 
 
+def smallest_fitting(table: tuple[tuple[str, float, float], ...], sizing: Sizing) -> str | None:
+    """The first (smallest) entry of a (name, vCPU, memory) table with at least what is asked."""
+    return next((name for name, vcpu, memory in table if vcpu >= sizing.vcpu and memory >= sizing.memory_gb), None)
+
+
 def instance_type_for(sizing: Sizing) -> str:
     """The smallest listed type with at least the vCPUs and memory asked for."""
-    for name, vcpu, memory in INSTANCE_TYPES:
-        if vcpu >= sizing.vcpu and memory >= sizing.memory_gb:
-            return name
-    raise ValueError(f"no EC2 instance type listed for {sizing}; set extras.aws.instance_type")
+    found = smallest_fitting(INSTANCE_TYPES, sizing)
+    if found is None:
+        raise ValueError(f"no EC2 instance type listed for {sizing}; set extras.aws.instance_type")
+    return found
