@@ -35,7 +35,8 @@ SECRET = "[secret]"
 # an environment variable whose name says it carries a secret; it must be a `secrets` entry
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|KEY|CREDENTIAL")
 # plain variables whose names match SECRET_NAME but carry no secret: none today
-NOT_SECRET_ENV: frozenset[str] = frozenset()
+# names that look secret but hold a path (the key itself is a secret file the init container writes)
+NOT_SECRET_ENV: frozenset[str] = frozenset({"CLIENT_TLS_KEY_FILE"})
 
 RDS = "aws:rds/instance:Instance"
 VOLUME = "aws:ebs/volume:Volume"

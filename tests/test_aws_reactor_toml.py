@@ -238,7 +238,9 @@ def _tenant_pooler(token):
     for region in reactor_tasks(v):
         assert registration(v, str(v.plan.pooler.kind), region) == "pooler", region
     template = v.doc["cloud"]["shared_pool"]["pooler"]["url_template"]
-    assert template == f"postgres://reactor@pooler.internal:{v.plan.pooler.port}/{{ref}}"
+    # verified against the install's CA when PgBouncer speaks TLS (the runtime replaces {ref} only)
+    tls = "?sslmode=verify-full&sslrootcert=/srv/reactor/internal-ca.pem" if v.plan.pooler.kind == "pgbouncer" else ""
+    assert template == f"postgres://reactor@pooler.internal:{v.plan.pooler.port}/{{ref}}{tls}"
     assert host_port(v.header["REACTOR_CLOUD__SHARED_POOL__POOLER__URL_TEMPLATE"].replace("{ref}", "ref")) == \
         ("pooler.internal", v.plan.pooler.port)
     shared = v.header["REACTOR_CLOUD__SHARED_POOL__SHARED_POSTGRES_URL"]
