@@ -179,14 +179,15 @@ def child_json(cmd: list[str]) -> dict:
 
 
 def bench(token: str, runs: int, tmp: Path, stack_file: Path) -> dict:
-    out = tmp / "render.json"
+    out, spec = tmp / "render.json", tmp / "floor-spec.json"
     measure(render_cmd(token, stack_file), out)  # warm the file cache and .pyc files
-    render = [measure(render_cmd(token, stack_file), out) for _ in range(runs)]
-    spec = tmp / "floor-spec.json"
     resources = floor_spec(out, spec)
     floor_cmd = [sys.executable, "-c", FLOOR, str(spec), "1"]
     measure(floor_cmd, tmp / "floor.out")
-    floor = [measure(floor_cmd, tmp / "floor.out") for _ in range(runs)]
+    render, floor = [], []
+    for _ in range(runs):  # in turn, so that other load on the machine hits both alike
+        render.append(measure(render_cmd(token, stack_file), out))
+        floor.append(measure(floor_cmd, tmp / "floor.out"))
     registered = json.loads((tmp / "floor.out").read_text())["registered"][0]
     if registered != len(resources):
         raise SystemExit(f"{token}: the floor registered {registered} resources, the render has {len(resources)}")
@@ -272,6 +273,7 @@ def main() -> int:
     parser.add_argument("--largest", action="store_true", help="find the largest @aws token by rendering all of them")
     parser.add_argument("--profile", action="store_true", help="import share and a cProfile of the first token")
     args = parser.parse_args()
+    print(f"cpu cores: {os.cpu_count()}; load average at the start: {os.getloadavg()[0]:.1f}")
     tokens = list(args.tokens) or [DEFAULT_TOKENS[0], largest() if args.largest else DEFAULT_TOKENS[1]]
     with tempfile.TemporaryDirectory(prefix="bench-aws-") as name:
         tmp = Path(name)
@@ -286,8 +288,7 @@ def main() -> int:
             import_share(tokens[0], stack_file)
             print(subprocess.run([sys.executable, "-c", PROFILE, tokens[0], C_DOMAIN], capture_output=True, text=True,
                                  check=True, env=ENV).stdout)
-    print(f"cpu cores: {os.cpu_count()}; load average at the end: {os.getloadavg()[0]:.1f} (other work on the "
-          "machine inflates the times)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (other work on the machine inflates the times)")
     return 0
 
 

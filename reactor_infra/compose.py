@@ -105,7 +105,8 @@ def _secret_file_name(service: Service, f) -> str:
     return f"{service}-{f.name}"
 
 
-def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec], secrets_dir: str) -> dict[str, Any]:
+def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec], secrets_dir: str,
+             host_paths: Mapping[str, str]) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": spec.image, "restart": "unless-stopped"}
     if spec.command:
         svc["command"] = list(spec.command)
@@ -117,7 +118,7 @@ def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec]
         svc["env_file"] = [f"{secrets_dir}/{spec.service}.env"]
     volumes = [f"./{f.name}:{f.path}:ro" for f in spec.files]
     volumes += [f"{secrets_dir}/{_secret_file_name(spec.service, f)}:{f.path}:ro" for f in spec.secret_files]
-    volumes += [f"{spec.service}-{m.role}:{m.path}" for m in spec.mounts]
+    volumes += [f"{host_paths.get(f'{spec.service}-{m.role}', f'{spec.service}-{m.role}')}:{m.path}" for m in spec.mounts]
     if volumes:
         svc["volumes"] = volumes
     ports = [f"{ip}:{port}:{port}" if ip != ANY else f"{port}:{port}" for ip, port in published(plan, spec.service)]
@@ -151,19 +152,23 @@ def _sidecar(spec: ServiceSpec, car) -> dict[str, Any]:
             "restart": "unless-stopped", "depends_on": {str(spec.service): {"condition": "service_started"}}}
 
 
-def compose_yaml(plan: Plan, specs: Mapping[Service, ServiceSpec], *, secrets_dir: str = DEFAULT_SECRETS_DIR) -> str:
+def compose_yaml(plan: Plan, specs: Mapping[Service, ServiceSpec], *, secrets_dir: str = DEFAULT_SECRETS_DIR,
+                 host_paths: Mapping[str, str] | None = None) -> str:
     """compose.yaml for the services of one node (`specs`, from `catalogue.specs`); config files
-    are expected beside it in the compose directory (`config_files`)."""
+    are expected beside it in the compose directory (`config_files`). `host_paths`: volume
+    (`<service>-<role>`) -> a directory of the host that holds it instead of a named volume
+    (a network file system several nodes share)."""
+    host_paths = dict(host_paths or {})
     services: dict[str, Any] = {}
     for service, spec in specs.items():
-        services[str(service)] = _service(plan, spec, specs, secrets_dir)
+        services[str(service)] = _service(plan, spec, specs, secrets_dir, host_paths)
         waited = any(n.service == service and n.condition is Condition.READY
                      for other in specs.values() for n in other.needs)
         if waited and spec.health.ready is not None:
             services[f"{service}-ready"] = _ready_waiter(spec)
         for car in spec.sidecars:
             services[f"{service}-{car.name}"] = _sidecar(spec, car)
-    volumes = sorted({f"{s.service}-{m.role}" for s in specs.values() for m in s.mounts})
+    volumes = sorted({f"{s.service}-{m.role}" for s in specs.values() for m in s.mounts} - set(host_paths))
     header = [f"compose.yaml for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
               f"Secrets come from env files in {secrets_dir}, written at boot; none is in this file:"]
     header += [f"  {name}: {', '.join(variables)}" for name, variables in env_files(specs).items()]

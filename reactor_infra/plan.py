@@ -286,15 +286,18 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
 
 def _network_files(topo: Topology, tiers: list[TierPlan], storage: StorageBackend,
                    vault: VaultMode) -> frozenset[Tier]:
-    """The container tiers whose files must outlive a task: the one app node's fs storage and
-    embedded vault, and the certificates an edge's Caddy replicas share (ACME, on-demand TLS)."""
+    """The tiers whose files live on the network file system: a container tier's that must
+    outlive a task (the one app node's fs storage and embedded vault, the edge's certificates),
+    and the certificates several Caddy replicas share wherever they run (an ACME challenge or an
+    on-demand certificate must be found by whichever replica the load balancer picks)."""
     t = traits(topo.platform)
     if not t.network_files:
         return frozenset()
     keeps = {Tier.EDGE} if any(x.name is Tier.EDGE for x in tiers) else set()
     if storage is StorageBackend.FS or vault is VaultMode.EMBEDDED:
         keeps.add(Tier.APP)
-    return frozenset(x for x in keeps if x.value in t.container_tiers)
+    shared_caddy = {x.name for x in tiers if S.CADDY in x.services and x.replicas.max > 1}
+    return frozenset(x for x in keeps if x.value in t.container_tiers) | shared_caddy
 
 
 def _egress_services(seal: Seal | None) -> frozenset[Service]:

@@ -54,8 +54,9 @@ def _every_plan_is_sound(topo):
         assert link.target != INTERNET
         if VAULT_ROUTER in (link.source, link.target):  # only in front of a clustered OpenBao
             assert plan.traits.vault_router and plan.tier_of(Service.OPENBAO).replicas.max > 1
-        if link.target == FILE_SYSTEM:  # only container tiers keep files on the network
-            assert str(link.source) in plan.traits.container_tiers and link.port == 2049
+        if link.target == FILE_SYSTEM:  # container tiers' files, and certificates shared by several Caddys
+            shared_caddy = Service.CADDY in plan.tier(link.source).services and plan.tier(link.source).replicas.max > 1
+            assert (str(link.source) in plan.traits.container_tiers or shared_caddy) and link.port == 2049
     # only the ingress is reachable from the internet, and only on 80/443
     for link in plan.links:
         if link.source == INTERNET:

@@ -577,3 +577,25 @@ def test_what_each_stack_change_does_to_the_node(change, replaces_node):
     for kept in ("node-data", "node-address-eip", "keys-data", "keys-seal"):
         assert ops.get(kept) not in (Op.REPLACE, Op.DELETE), (kept, ops.get(kept))
     assert not diff.risks, [r.what for r in diff.risks]
+
+
+def test_several_caddys_on_machines_share_their_certificates_on_efs():
+    """At size 4 with +ha the NLB spreads over three infra machines, each running Caddy: an ACME
+    challenge or an on-demand certificate must be found by whichever one answers, so Caddy's
+    /data is one EFS access point they all mount (TLS, IAM); with one infra machine there is none."""
+    import re
+
+    settings = {"domain": "api.example.com"}
+    shared = _rendered("E4+ha@aws", settings)
+    (point,) = shared.find("aws:efs/accessPoint:AccessPoint")
+    assert point.inputs["rootDirectory"]["path"] == "/caddy-data"
+    point_id = shared.outputs_of(point.urn)["arn"].rsplit("/", 1)[-1]  # the id ends the ARN
+    instances = shared.find("aws:ec2/instance:Instance")
+    assert len(instances) == 3
+    for instance in instances:
+        data = yaml.safe_load(instance.inputs["userData"])
+        files = {f["path"]: f["content"] for f in data["write_files"]}
+        assert re.search(rf"efs _netdev,noresvport,tls,iam,accesspoint={point_id} ", files["/usr/local/sbin/reactor-prepare-node"])
+        caddy = yaml.safe_load(files["/opt/reactor/compose.yaml"])["services"]["caddy"]
+        assert "/mnt/reactor/caddy-data:/data" in caddy["volumes"]
+    assert not _rendered("E4@aws", settings).find("aws:efs/fileSystem:FileSystem")

@@ -42,6 +42,9 @@ class InstanceRoleArgs:
     data_key_arn: pulumi.Input[str] | None = None
     # OpenBao's awskms seal key; none: no seal permissions
     seal_key_arn: pulumi.Input[str] | None = None
+    # the EFS file system and access points the machines mount (IAM-authorized); default none
+    file_system_arn: pulumi.Input[str] | None = None
+    access_point_arns: Sequence[pulumi.Input[str]] = ()
 
 
 class InstanceRole(AwsComponent):
@@ -100,6 +103,14 @@ class InstanceRole(AwsComponent):
                 "Action": ["kms:Decrypt", "kms:Encrypt"] if args.written_parameters else "kms:Decrypt",
                 "Resource": args.data_key_arn,
                 "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{self._plan.primary_region}.amazonaws.com"}},
+            })
+        if args.file_system_arn is not None:
+            statements.append({
+                "Sid": "MountSharedVolumes",
+                "Effect": "Allow",
+                "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                "Resource": args.file_system_arn,
+                "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn": list(args.access_point_arns)}},
             })
         if args.seal_key_arn is not None:
             statements.append({

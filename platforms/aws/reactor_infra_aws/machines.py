@@ -44,6 +44,8 @@ class MachineTierArgs:
     public_address: pulumi.Input[str] | None = None  # size 2: the Elastic IP's allocation id
     containers_need_identity: bool = False
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    file_system_arn: pulumi.Input[str] | None = None  # the EFS its machines mount (shared volumes)
+    access_point_arns: Sequence[pulumi.Input[str]] = ()
 
 
 @dataclass
@@ -59,7 +61,8 @@ def build_machine_tier(args: MachineTierArgs, opts: pulumi.ResourceOptions) -> M
     role = InstanceRole(f"{name}-identity", InstanceRoleArgs(
         plan=plan, tier=name, parameter_arns=list(args.parameter_arns),
         written_parameters=list(args.written_parameters),
-        data_key_arn=args.kms_key.arn if args.kms_key else None, seal_key_arn=args.seal_key_arn), opts)
+        data_key_arn=args.kms_key.arn if args.kms_key else None, seal_key_arn=args.seal_key_arn,
+        file_system_arn=args.file_system_arn, access_point_arns=list(args.access_point_arns)), opts)
     nodes = []
     for i in range(tier.replicas.max):
         subnet_id, zone = args.subnets[zone_of(i, tier.zones)]

@@ -114,6 +114,7 @@ class Recipe:
             address = Address(f"{tier.name}-address", AddressArgs(plan=plan, tier=tier.name.value), primary.opts)
             primary.late[places.PUBLIC_HOST] = domain or address.public_ip
         self.lbs = {r.name: self._load_balancer(r) for r in self.regions} if self.multi else {}
+        self.files = {r.name: self._file_system(r) for r in self.regions} if self.multi else {}
         self.machines = {t.name: self._machine_tier(t, address) for t in places.machine_tiers(plan)}
         self._machine_targets()
         self._vault_router()
@@ -207,6 +208,14 @@ class Recipe:
             seal_alias=primary.keys.seal_alias, data_key_alias=primary.keys.data_alias, services=tier.services)
         seal = userdata.seal_config(plan, files)
         initialises = userdata.bootstraps_openbao(plan, tier.services)
+        fs = self.files.get(primary.name)
+        shared = {}  # Caddy's certificates, shared by the tier's machines (late: the ids exist later)
+        if fs is not None and any(link.source == tier.name and link.target == FILE_SYSTEM for link in plan.links):
+            for volume in fs.access_points:
+                primary.late[f"efs-{volume}"] = fs.access_points[volume].id
+            primary.late["efs-id"] = fs.id
+            shared = {v: (late.marker("efs-id"), late.marker(f"efs-{v}")) for v in fs.access_points}
+        files = _replace(files, shared_volumes=shared)
         user_data, used = [], set()
         for i in range(tier.replicas.max):
             node_files = files
@@ -236,8 +245,11 @@ class Recipe:
             kms_key=primary.keys.data,
             seal_key_arn=primary.keys.seal.arn if primary.keys.seal and initialises else None,
             key_name=extras.key_name, public_address=address.allocation_id if address else None,
+            file_system_arn=fs.file_system.arn if shared else None,
+            access_point_arns=[fs.access_points[v].arn for v in shared],
             containers_need_identity=userdata.needs_cloud_identity(plan, tier.services),
-            depends_on=[self.secrets, primary.keys]), primary.opts)
+            # the role reads its parameters at boot; the shared volumes' mount targets must answer
+            depends_on=[self.secrets, primary.keys, *([fs] if shared else [])]), primary.opts)
 
     def _machine_targets(self) -> None:
         """Machine names in every region's namespace; the ingress machines behind the load balancer."""
@@ -294,10 +306,13 @@ class Recipe:
         if str(FILE_SYSTEM) not in region.firewall.groups:
             return None
         wanted = {}
-        for tier in places.container_tiers(plan, region.name):
-            if not any(link.source == tier.name and link.target == FILE_SYSTEM for link in plan.links):
+        for tier in plan.tiers:
+            if region.name not in tier.regions or not any(
+                    link.source == tier.name and link.target == FILE_SYSTEM for link in plan.links):
                 continue
-            for service in tier.services:
+            # a container tier keeps its services' data; machines share only Caddy's certificates
+            shared = tier.services if places.is_container_tier(plan, tier) else (places.S.CADDY,)
+            for service in shared:
                 for mount in catalogue.spec(plan, service, places.task_placement(plan)).mounts:
                     if mount.role == "data":  # what must outlive a task; the rest is scratch
                         wanted[f"{service}-{mount.role}"] = (f"/{service}-{mount.role}", mount.owner)
@@ -312,7 +327,7 @@ class Recipe:
         if not tiers:
             return
         cluster = Cluster(f"cluster{region.suffix}", ClusterArgs(plan=plan, suffix=region.suffix), region.opts)
-        files = self._file_system(region)
+        files = self.files.get(region.name)
         lb = self.lbs.get(region.name)
         for tier in tiers:
             for service in tier.services:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reactor_infra import catalogue, compose, late, openbao_bootstrap, templating
 from reactor_infra.layout import Plan, Service
@@ -59,6 +59,9 @@ class NodeFiles:
     placement: Placement | None = None
     # whether this machine initialises OpenBao (the first of its tier); default: bootstraps_openbao(plan)
     initialises_openbao: bool | None = None
+    # volume (`<service>-<role>`) -> (EFS file system id, access point id): kept on the network
+    # file system the tier's machines share (Caddy's certificates); default none
+    shared_volumes: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _services(plan: Plan, files: NodeFiles) -> tuple[Service, ...]:
@@ -157,9 +160,32 @@ def fetch_secrets_script(plan: Plan, files: NodeFiles, envs: Mapping[str, Mappin
     return "\n".join(lines) + "\n"
 
 
-def prepare_node_script(plan: Plan, fetched: Mapping[str, str] | None = None) -> str:
+EFS_ROOT = "/mnt/reactor"  # where a machine mounts the shared volumes of its tier
+
+
+def shared_path(volume: str) -> str:
+    return f"{EFS_ROOT}/{volume}"
+
+
+def _efs_mounts(shared: Mapping[str, tuple[str, str]]) -> list[str]:
+    """Mount each shared volume's EFS access point (TLS in transit, the instance role's IAM) at boot."""
+    if not shared:
+        return []
+    lines = ["# the volumes the tier's machines share: EFS through its access point, TLS and IAM",
+             "rpm -q amazon-efs-utils >/dev/null || dnf install -y amazon-efs-utils"]
+    for volume, (fs, point) in sorted(shared.items()):
+        path = shared_path(volume)
+        entry = f"{fs}:/ {path} efs _netdev,noresvport,tls,iam,accesspoint={point} 0 0"
+        lines += [f"mkdir -p {path}", f"grep -q ' {path} ' /etc/fstab || echo '{entry}' >> /etc/fstab",
+                  f"mountpoint -q {path} || mount {path}"]
+    return lines
+
+
+def prepare_node_script(plan: Plan, fetched: Mapping[str, str] | None = None,
+                        shared: Mapping[str, tuple[str, str]] | None = None) -> str:
     """First boot: data volume, Docker, the compose plugin, the config files published elsewhere
-    (`fetched`: name -> URL, e.g. the managed database's CA bundle), readable config files."""
+    (`fetched`: name -> URL, e.g. the managed database's CA bundle), the shared volumes (`shared`:
+    volume -> EFS file system and access point), readable config files."""
     url = f"https://github.com/docker/compose/releases/download/v{COMPOSE_VERSION}/docker-compose-linux-x86_64"
     return "\n".join([
         "#!/bin/sh",
@@ -189,6 +215,7 @@ def prepare_node_script(plan: Plan, fetched: Mapping[str, str] | None = None) ->
         f'  echo "$(curl -fsSL {url}.sha256 | cut -d" " -f1)  /tmp/docker-compose" | sha256sum -c -',
         "  install -m 0755 /tmp/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose",
         "fi",
+        *_efs_mounts(shared or {}),
         "systemctl enable --now docker",
         *[f"curl -fsSL --retry 5 -o {COMPOSE_DIR}/{name} {shlex.quote(url)}" for name, url in sorted((fetched or {}).items())],
         "# the config files hold no secret; the containers' own users must read them",
@@ -204,8 +231,9 @@ def cloud_config(plan: Plan, files: NodeFiles, late_values: Mapping[str, str] | 
     if late_values is not None:  # certificates, addresses: bound before the YAML is written
         specs = {s: late.bind_spec(spec, late_values) for s, spec in specs.items()}
     node_files = {f"{COMPOSE_DIR}/{name}": text for name, text in compose.config_files(specs).items()}
-    node_files[f"{COMPOSE_DIR}/compose.yaml"] = compose.compose_yaml(plan, specs, secrets_dir=SECRETS_DIR)
-    node_files[PREPARE_SCRIPT] = prepare_node_script(plan, compose.fetched_files(specs))
+    node_files[f"{COMPOSE_DIR}/compose.yaml"] = compose.compose_yaml(
+        plan, specs, secrets_dir=SECRETS_DIR, host_paths={v: shared_path(v) for v in files.shared_volumes})
+    node_files[PREPARE_SCRIPT] = prepare_node_script(plan, compose.fetched_files(specs), files.shared_volumes)
     node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files, compose.env_files(specs), compose.secret_files(specs))
     units: dict[str, str] = {}
     identity = compose.identity_addresses(specs)
