@@ -261,7 +261,7 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
     flows, links = flows_and_links(tiers, ingress, pooler, policy, traits(topo.platform),
                                    _network_files(topo, tiers, storage, vault))
     internal_tls = traits(topo.platform).internal_tls and topo.size >= 3
-    secrets = (_secrets(vault, seal, pooler, has_nats, tiers) + _challenge_secrets(topo, policy)
+    secrets = (_secrets(vault, seal, pooler, has_nats, tiers) + _challenge_secrets(topo, policy, ingress)
                + (_tls_secrets(tiers) if internal_tls else ()))
     zones = max(t.zones for t in tiers)
     if topo.size >= 3:
@@ -314,11 +314,12 @@ def _egress_services(seal: Seal | None) -> frozenset[Service]:
 G = SecretGenerator
 
 
-def _challenge_secrets(topo: Topology, policy: Policy) -> tuple[Secret, ...]:
+def _challenge_secrets(topo: Topology, policy: Policy, ingress: Ingress) -> tuple[Secret, ...]:
     """Edition C serves tenants at {ref}.<domain>: a wildcard certificate by DNS-01, with a
-    credential the platform issues that may only write the domain's challenge records."""
+    credential the platform issues that may only write the domain's challenge records. Only
+    where Caddy terminates TLS: a load balancer's managed certificate covers *.<domain> itself."""
     challenge = traits(topo.platform).dns_challenge
-    if not policy.multi_tenant or challenge is None:
+    if not policy.multi_tenant or challenge is None or ingress.tls is not TlsTermination.CADDY:
         return ()
     return tuple(Secret(name, G.PLATFORM, f"DNS-01 credential for tenant certificates ({var}, {challenge.provider})")
                  for var, name in challenge.env)

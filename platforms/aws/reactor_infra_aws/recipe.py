@@ -97,7 +97,8 @@ class Recipe:
         domain = plan.settings.domain
         self.zone_id = zone_id_for(domain, self.extras.hosted_zone_id, primary.provider) if domain else None
         issued = {}
-        if plan.policy.multi_tenant and plan.traits.dns_challenge:
+        challenge = plan.traits.dns_challenge
+        if challenge and any(plan.has_secret(name) for _, name in challenge.env):
             issued = dict(DnsChallenge("dns-challenge", DnsChallengeArgs(plan=plan, zone_id=self.zone_id),
                                        primary.opts).values)
         if plan.internal_tls:
