@@ -151,6 +151,12 @@ def cloud_identity(plan: Plan, service: Service) -> bool:
     return service is S.OPENBAO and plan.vault_seal is not None and plan.vault_seal.automatic
 
 
+def any_host(plan: Plan) -> str:
+    """The address a service binds to listen on every interface of its machine or container:
+    `0.0.0.0`, or `[::]` where the private network is IPv6 (Fly's 6PN)."""
+    return plan.traits.bind_host
+
+
 def _sh(url: str) -> tuple[str, ...]:
     return ("wget", "-q", "-O", "/dev/null", url)
 
@@ -202,7 +208,7 @@ def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
         working_dir=REACTOR_WORKDIR, listens=(REACTOR,),
         # in a container it listens on its own interfaces; what reaches it is decided by the
         # networks it joins and the ports the platform publishes (127.0.0.1 only at size 1)
-        env={"REACTOR_SERVER__BIND": f"{ANY}:{REACTOR}", **vault_ca},
+        env={"REACTOR_SERVER__BIND": f"{any_host(plan)}:{REACTOR}", **vault_ca},
         secret_env=secret_env,
         mounts=(Mount("data", f"{REACTOR_WORKDIR}/.reactor", IMAGE_USERS[S.REACTOR_SERVER]),) if keeps_files else (),
         files=(ConfigFile(f"{REACTOR_WORKDIR}/Reactor.toml", render_reactor_toml(plan, at.endpoints)),
@@ -249,7 +255,8 @@ def openbao(plan: Plan, at: Placement) -> ServiceSpec:
         cluster_addr=f"https://{name}:{VAULT_CLUSTER}", data_dir=OPENBAO_DATA,
         seal_config=dict(at.seal_config) or None,
         tls_cert_file=files[1].path if tls else None, tls_key_file=keys[0].path if tls else None,
-        tls_ca_file=files[0].path if tls else None, local_port=LOCAL_VAULT if tls else None)
+        tls_ca_file=files[0].path if tls else None, local_port=LOCAL_VAULT if tls else None,
+        listen_host=any_host(plan))
     # probes and the bao CLI speak to the listener on the container's own loopback: plain with
     # TLS between machines (it never leaves the container), the API listener otherwise
     local = f"http://{LOOPBACK}:{LOCAL_VAULT if tls else VAULT_API}"
@@ -279,7 +286,10 @@ def nats(plan: Plan, at: Placement) -> ServiceSpec:
     routes = list(at.peers.get(S.NATS, ()))
     files, keys = _tls_files(plan, S.NATS, "/etc/nats", "/etc/nats/tls") if plan.internal_tls else ((), ())
     tls = {"ca_file": files[0].path, "cert_file": files[1].path, "key_file": keys[0].path} if files else None
-    conf = templating.nats_conf(plan, server_name=at.name_of(S.NATS), routes=routes, cluster=bool(routes), tls=tls)
+    # the platform's checks come from outside the machine (Fly): /healthz on the private network
+    monitor = any_host(plan) if plan.traits.external_probes else LOOPBACK
+    conf = templating.nats_conf(plan, server_name=at.name_of(S.NATS), routes=routes, cluster=bool(routes), tls=tls,
+                                listen_host=any_host(plan), monitor_host=monitor)
     secret_env: dict[str, str] = {}
     if routes:
         secret_env[templating.NATS_CLUSTER_PASSWORD_ENV] = "${nats-cluster-password}"
@@ -320,7 +330,7 @@ def caddy(plan: Plan, at: Placement) -> ServiceSpec:
 def gateway_server(plan: Plan, at: Placement) -> ServiceSpec:
     env = {
         # Caddy asks /ask from its own container; only Caddy's network reaches this one
-        "GATEWAY_LISTEN_ADDR": f"{ANY}:{GATEWAY_PORT}",
+        "GATEWAY_LISTEN_ADDR": f"{any_host(plan)}:{GATEWAY_PORT}",
         # gateway-server's config sync posts to this address from gateway-server's own network
         # namespace, where no Caddy listens: it never replaces the Caddyfile (platform READMEs)
         "CADDY_ADMIN_ADDR": f"http://localhost:{CADDY_ADMIN}",

@@ -169,8 +169,8 @@ def _rung_services(topo: Topology, settings: StackSettings, tier: Tier,
     if tier is Tier.NODE and topo.edition is Edition.COMMERCIAL:
         # tenants live at {ref}.<domain>: on-demand TLS asks gateway-server, which must sit beside Caddy
         chosen.append(S.GATEWAY_SERVER)
-    if tier is Tier.APP and topo.size == 3 and traits(topo.platform).one_host:
-        chosen.append(S.CADDY)  # no cloud load balancer to terminate TLS
+    if tier is Tier.APP and topo.size == 3 and (traits(topo.platform).one_host or traits(topo.platform).proxy_only):
+        chosen.append(S.CADDY)  # no load balancer that terminates TLS and refuses the admin paths
     return tuple(chosen)
 
 
@@ -180,6 +180,8 @@ def _ingress(topo: Topology, rung: Rung, tiers: list[TierPlan]) -> Ingress:
     tier = next(t for t in tiers if t.name == rung.ingress)
     if rung.tls is TlsTermination.LOAD_BALANCER and traits(topo.platform).one_host:
         return Ingress(TlsTermination.CADDY, tier.name, False)  # the Caddy beside the app terminates
+    if rung.tls is TlsTermination.LOAD_BALANCER and traits(topo.platform).proxy_only:
+        return Ingress(TlsTermination.CADDY, tier.name, True)  # TCP through the proxy to Caddy
     if rung.tls is TlsTermination.LOAD_BALANCER:
         return Ingress(TlsTermination.LOAD_BALANCER, tier.name, True)
     # Caddy terminates; a (TCP passthrough) load balancer spreads over several gateway nodes,
@@ -261,7 +263,8 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
     flows, links = flows_and_links(tiers, ingress, pooler, policy, traits(topo.platform),
                                    _network_files(topo, tiers, storage, vault))
     internal_tls = traits(topo.platform).internal_tls and topo.size >= 3
-    secrets = (_secrets(vault, seal, pooler, has_nats, tiers) + _challenge_secrets(topo, policy, ingress)
+    operators_database = database.hosting is DatabaseHosting.MANAGED and traits(topo.platform).external_database
+    secrets = (_secrets(vault, seal, pooler, has_nats, tiers, operators_database) + _challenge_secrets(topo, policy, ingress)
                + (_tls_secrets(tiers) if internal_tls else ()))
     zones = max(t.zones for t in tiers)
     if topo.size >= 3:
@@ -358,7 +361,7 @@ def deployment_problems(plan: Plan) -> list[str]:
 
 
 def _secrets(vault: VaultMode, seal: Seal | None, pooler: Pooler | None, has_nats: bool,
-             tiers: list[TierPlan]) -> tuple[Secret, ...]:
+             tiers: list[TierPlan], operators_database: bool = False) -> tuple[Secret, ...]:
     s = [
         Secret("admin-token", G.TOKEN, "admin API bearer token (/_admin)", "REACTOR_ADMIN__TOKEN"),
         Secret("auth-data-key", G.BASE64_32, "auth data encryption key (AES-256-GCM)", "REACTOR_AUTH__DATA_KEY"),
@@ -366,6 +369,9 @@ def _secrets(vault: VaultMode, seal: Seal | None, pooler: Pooler | None, has_nat
         Secret("storage-signing-secret", G.TOKEN, "signed storage URLs", "REACTOR_STORAGE__SIGNING_SECRET"),
         Secret("jobs-webhook-secret", G.TOKEN, "jobs webhook signatures", "REACTOR_JOBS__WEBHOOK_SECRET"),
         Secret("database-password", G.PASSWORD, "password of the reactor database role"),
+        Secret("database-admin-password", G.PLATFORM,
+               "password of the operator's database admin role (from the stack, never generated): "
+               "creates the roles, never used by Reactor") if operators_database else
         Secret("database-admin-password", G.PASSWORD,
                "password of the database's admin user (postgres, the image's superuser): creates the "
                "roles, never used by Reactor"),

@@ -267,6 +267,9 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
         rt.config.set_all_config(dict(config), [])
         recorder = _make_recorder(region, platform)
         rt.set_mocks(recorder.mocks, project=PROJECT, stack=stack, preview=False, monitor=recorder)
+        from .kit.operator import OFFLINE
+
+        OFFLINE.set(True)
         try:
             _sync_await(run_pulumi_func(body))
         except ReactorInfraError:

@@ -181,12 +181,18 @@ def _route_host(route: str) -> str:
     return host if re.search(r":\d+$", host) else f"{host}:{NATS_ROUTES}"
 
 
+def _nats_address(host: str, port: int) -> str:
+    address = f"{_token(host, 'listen_host')}:{port}"
+    return json.dumps(address) if address.startswith("[") else address
+
+
 def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
               store_dir: str = "/data/jetstream", monitor_host: str = "127.0.0.1",
-              tls: Mapping[str, str] | None = None) -> str:
+              tls: Mapping[str, str] | None = None, listen_host: str = "0.0.0.0") -> str:
     """nats.conf for one NATS server with JetStream: clients on 4222 (user `reactor`, password
     no credentials: the runtime cannot send any; only the plan's links reach it), monitoring on
-    `monitor_host`:8222 (loopback by default: never a link).
+    `monitor_host`:8222 (loopback by default: never a link). `listen_host` `[::]` listens on IPv6
+    (and IPv4) everywhere, quoted (a bare `[` opens an array in nats.conf).
 
     `cluster=True`: cluster `<stack>` on 6222, route user `route` / `$NATS_CLUSTER_PASSWORD`;
     `routes` are the *other* servers (`host` or `host:port`), each read from `$NATS_ROUTE_<n>`
@@ -202,7 +208,8 @@ def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
         "nats.conf.j2", plan,
         server_name=_token(server_name, "server_name"),
         client_port=NATS_CLIENT, routes_port=NATS_ROUTES, monitor_port=NATS_MONITOR,
-        monitor_host=_token(monitor_host, "monitor_host"), store_dir=store_dir,
+        monitor_host=monitor_host, monitor=_nats_address(monitor_host, NATS_MONITOR), listen=_nats_address(listen_host, NATS_CLIENT),
+        routes_listen=_nats_address(listen_host, NATS_ROUTES), store_dir=store_dir,
         cluster=cluster, cluster_name=naming.prefix(plan), route_user=NATS_ROUTE_USER,
         cluster_password_env=NATS_CLUSTER_PASSWORD_ENV,
         route_vars=list(nats_route_env(routes)),

@@ -28,6 +28,13 @@ editing the Plan's logic, Reactor.toml's endpoints or the settings checks. No Pu
   and routes.
 - `database_ca_url`: where the managed Postgres's CA bundle is published (`{region}` filled
   in): clients fetch it at start and connect with sslmode=verify-full; None: no managed CA.
+- `proxy_only`: the platform's load balancer passes TCP through and can neither terminate TLS
+  with a managed certificate nor refuse a path (Fly's proxy in front of an app's machines):
+  Caddy terminates TLS and blocks the admin paths at every size, size 3 included.
+- `external_probes`: the platform's health checks reach a service from outside its machine
+  (Fly's machine checks): NATS's monitoring port (/healthz) listens on the private network.
+- `external_database`: the managed database is the operator's (a URL in the stack settings):
+  its admin password is theirs to give (a PLATFORM secret), never generated.
 - `min_zones`: the fewest zones a multi-machine network must span (an AWS load balancer and an
   RDS subnet group each need subnets in two zones).
 - `regions`: every region name the platform has (a static list: validation never calls out);
@@ -76,6 +83,9 @@ class PlatformTraits:
     platform_api_port: int | None = None
     internal_tls: bool = False
     database_ca_url: str | None = None
+    proxy_only: bool = False
+    external_database: bool = False
+    external_probes: bool = False
 
 
 # AWS commercial, GovCloud and China partitions (2026).
@@ -150,7 +160,15 @@ TRAITS: dict[Platform, PlatformTraits] = {
     Platform.FLY: PlatformTraits(
         one_host=False, managed_database=True, kms_seal=None,
         object_store=ObjectStore(endpoint="https://fly.storage.tigris.dev", region="auto"),  # Tigris
-        bind_host="[::]", default_regions=("iad", "ord"), regions=FLY_REGIONS),
+        bind_host="[::]", default_regions=("iad", "ord"), regions=FLY_REGIONS,
+        # machines have only 6PN addresses; the public ones are the app's, on Fly's proxy
+        private_machines=True, proxy_only=True, external_probes=True, external_database=True,
+        # every service is a machine of its own (one image per machine), found over 6PN DNS
+        container_tiers=frozenset({"node", "app", "edge", "infra", "nats", "vault", "pooler"}),
+        # Flycast: Fly's proxy passes :8200 only to the machine whose /v1/sys/health answers 200
+        vault_router=True,
+        # the domain's DNS is the operator's (Fly hosts none): Cloudflare, as the runtime's runbook
+        dns_challenge=DnsChallenge("cloudflare", (("CF_API_TOKEN", "dns-challenge-token"),))),
 }
 
 

@@ -17,8 +17,16 @@ from reactor_infra.settings import load_settings
 C_DOMAIN = "api.example.com"
 
 
+# @fly from size 3 uses the operator's Postgres (extras.fly.database_url; its password is a
+# stack config secret an offline render does not need)
+FLY_DATABASE_URL = "postgres://reactor_admin@db.example.com:5432/postgres?sslmode=verify-full"
+
+
 def default_settings(token: str) -> dict[str, Any] | None:
-    return {"domain": C_DOMAIN} if token.startswith("C") else None
+    settings: dict[str, Any] = {"domain": C_DOMAIN} if token.startswith("C") else {}
+    if token.endswith("@fly") and not token[1:].startswith("2"):
+        settings["extras"] = {"fly": {"database_url": FLY_DATABASE_URL}}
+    return settings or None
 
 
 @lru_cache(maxsize=None)

@@ -42,10 +42,12 @@ def test_every_service_of_every_plan_has_a_spec_with_a_health_check():
 
 def test_reactor_server_listens_on_every_interface_of_its_container():
     """Size 1 publishes 127.0.0.1:8000 on the host; inside its container the server must listen
-    on all interfaces or nothing (not even the published port) reaches it."""
+    on all interfaces or nothing (not even the published port) reaches it; on Fly's IPv6-only
+    private network, every IPv6 (and IPv4) interface."""
     for plan, spec in SPECS:
         if spec.service is Service.REACTOR_SERVER:
-            assert spec.env["REACTOR_SERVER__BIND"] == "0.0.0.0:8000", plan.topology
+            wanted = "[::]:8000" if plan.topology.platform.value == "fly" else "0.0.0.0:8000"
+            assert spec.env["REACTOR_SERVER__BIND"] == wanted, plan.topology
 
 
 def test_gateway_server_connects_to_postgres_directly_never_through_the_pooler():

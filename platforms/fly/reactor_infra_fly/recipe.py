@@ -1,0 +1,217 @@
+"""The Fly recipe: walk the Plan's tiers and make each one's app, secrets and machines.
+
+In order: the secrets (generated once; the operator's database password and DNS token come
+from the stack's config), then per tier its app in the install's 6PN network, every machine's
+spec from the catalogue (one machine per service replica, per region of the tier), the app's
+secrets (exactly those its machines read), and the machines with their volumes. The managed
+database is the operator's (a URL in the stack): a one-shot machine per region of the app tier
+creates Reactor's roles and database there, and sets their passwords again at each update.
+Which tier runs where is the Plan's; this file maps tiers to Fly apps and services to machines
+(`places`), and says which machines Fly's proxy fronts (the ingress's 80/443 passed through to
+Caddy, the vault router's :8200, an autoscaled tier's private port).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pulumi
+
+from reactor_infra import catalogue, naming
+from reactor_infra.errors import SettingsError
+from reactor_infra.kit import operator_secret
+from reactor_infra.layout import HTTP, HTTPS, VAULT_API, DatabaseHosting, Plan, SecretGenerator, Service, TierPlan
+from reactor_infra.platforms import Deployment
+from reactor_infra.reactor_toml import render_reactor_toml
+from reactor_infra.service_spec import Prestart, ServiceSpec
+
+from . import places
+from .app import FlyApp, FlyAppArgs
+from .machine import FlyMachine, FlyMachineArgs
+from .machine_config import env_secret, file_secret, machine_config, step_config
+from .secrets import AppSecrets, Secrets, SecretsArgs
+from .settings import ADMIN_PASSWORD_KEY, FlySettings
+
+S = Service
+NAMESPACE = "reactor-infra-fly"  # the stack config namespace of the operator's secrets
+DNS_TOKEN_KEY = "cloudflareApiToken"
+STEP = "db-roles"
+VOLUME_NAME_MAX = 30
+
+
+@dataclass
+class Planned:
+    """One machine to make: its spec (or one-shot step), where, and what Fly's proxy sends it."""
+
+    key: str  # the component's name
+    machine_name: str
+    region: str
+    group: str
+    spec: ServiceSpec | None = None
+    step: Prestart | None = None
+    services: list[dict[str, Any]] = field(default_factory=list)
+    secret_names: dict[str, str] = field(default_factory=dict)
+
+
+def database_address(url: str | None) -> tuple[str, int] | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or 5432
+
+
+class Recipe:
+    def __init__(self, plan: Plan, extras: FlySettings):
+        self.plan, self.extras, self.org = plan, extras, extras.org
+        self.network = extras.network or naming.prefix(plan)
+
+    def run(self) -> Deployment:
+        plan = self.plan
+        managed = plan.database.hosting is DatabaseHosting.MANAGED
+        if managed and self.extras.database_url is None:
+            raise SettingsError("stack settings", [
+                f"extras.fly.database_url: {plan.topology} needs a Postgres (size 3 and up): set it to "
+                "postgres://ADMIN@HOST:PORT/DB (a Fly Managed Postgres or any external one; its password "
+                f"as the secret {NAMESPACE}:{ADMIN_PASSWORD_KEY})"])
+        self.database = database_address(self.extras.database_url) if managed else None
+        self.secrets = Secrets("secrets", SecretsArgs(plan=plan, issued=self._issued()))
+        self.apps: dict[str, FlyApp] = {}
+        for tier in plan.tiers:
+            if tier.services:
+                self._tier(tier)
+        return self._deployment()
+
+    def _issued(self) -> dict[str, pulumi.Output[str]]:
+        plan, issued = self.plan, {}
+        for secret in plan.secrets:
+            if secret.generator is not SecretGenerator.PLATFORM:
+                continue
+            if secret.name == "database-admin-password":
+                issued[secret.name] = operator_secret(
+                    NAMESPACE, ADMIN_PASSWORD_KEY, "the password of extras.fly.database_url's admin role")
+            else:  # the DNS-01 credential (edition C): the operator's Cloudflare token
+                issued[secret.name] = operator_secret(
+                    NAMESPACE, DNS_TOKEN_KEY,
+                    f"a Cloudflare API token that may edit {plan.settings.domain}'s zone (DNS-01 for *.{plan.settings.domain})")
+        return issued
+
+    # --- one tier -------------------------------------------------------------------------------
+
+    def _tier(self, tier: TierPlan) -> None:
+        plan = self.plan
+        name = tier.name.value
+        app_name = places.app_name(plan, tier, self.org)
+        routed = places.routed(plan)
+        app = FlyApp(name, name, FlyAppArgs(
+            plan=plan, app_name=app_name, org=self.org, network=self.network,
+            public=tier.name == plan.ingress.tier,
+            flycast=(routed is not None and routed.name == tier.name) or places.via_proxy(tier)))
+        self.apps[name] = app
+        planned = self._planned(tier)
+        env: dict[str, str] = {}
+        files: dict[str, str] = {}
+        for p in planned:
+            spec_env = p.spec.secret_env if p.spec else p.step.secret_env
+            for var, template in spec_env.items():
+                env[p.secret_names[var]] = template
+            for f in p.spec.secret_files if p.spec else ():
+                files[file_secret(f)] = f.secret
+        app_secrets = self.secrets.for_app(name, app.name, env, files)
+        made: dict[str, FlyMachine] = {}
+        for p in planned:
+            after = [app.app, *app_secrets.resources]
+            if p.spec is not None and p.spec.prestart:
+                after += [made[q.key] for q in planned if q.step is not None and q.region == p.region]
+            made[p.key] = self._machine(tier, app, p, app_secrets, after)
+
+    def _planned(self, tier: TierPlan) -> list[Planned]:
+        plan = self.plan
+        out: list[Planned] = []
+        for region in tier.regions:
+            suffix = "" if region == plan.primary_region else f"-{region}"
+            for service in tier.services:
+                for i in range(tier.replicas.max):
+                    group = places.group(tier, service, i)
+                    spec = catalogue.spec(plan, service, places.placement(
+                        plan, tier, service, i, self.org, region, self.database))
+                    index = "" if places.clustered(tier, service) or tier.replicas.max == 1 else f"-{i}"
+                    key = f"{tier.name.value}-{group}{index}{suffix}"
+                    names = {var: env_secret(str(service), var, t, region if suffix else "")
+                             for var, t in spec.secret_env.items()}
+                    if i == 0:  # a step runs before its service's machines start (they wait for it)
+                        out += [self._step(tier, step, region, suffix) for step in spec.prestart]
+                    out.append(Planned(key=key, machine_name=f"{group}{index}{suffix}", region=region, group=group,
+                                       spec=spec, services=self._proxied(tier, spec), secret_names=names))
+        return out
+
+    def _step(self, tier: TierPlan, step: Prestart, region: str, suffix: str) -> Planned:
+        step = replace(step, env={**step.env, **self._admin_connection()})
+        names = {var: env_secret(step.name, var, t, region if suffix else "") for var, t in step.secret_env.items()}
+        return Planned(key=f"{tier.name.value}-{step.name}{suffix}", machine_name=f"{step.name}{suffix}",
+                       region=region, group=step.name, step=step, secret_names=names)
+
+    def _admin_connection(self) -> dict[str, str]:
+        """The operator's database, as the roles step connects to it (the URL's user, port, db)."""
+        url = urlsplit(self.extras.database_url or "")
+        query = parse_qs(url.query)
+        return {"PGHOST": url.hostname or "", "PGPORT": str(url.port or 5432), "PGUSER": url.username or "",
+                "PGDATABASE": url.path.lstrip("/") or "postgres",
+                "PGSSLMODE": query.get("sslmode", ["require"])[0]}
+
+    def _proxied(self, tier: TierPlan, spec: ServiceSpec) -> list[dict[str, Any]]:
+        """What Fly's proxy sends this machine: the ingress's 80/443 as TCP to Caddy (it terminates
+        TLS); the vault router's :8200 to the active OpenBao only; an autoscaled tier's port on
+        its Flycast address (the proxy starts and stops its machines)."""
+        plan = self.plan
+        scale = {}
+        if tier.replicas.autoscaled:
+            scale = {"autostart": True, "autostop": "stop", "min_machines_running": tier.replicas.min}
+        if tier.name == plan.ingress.tier and spec.service is S.CADDY:
+            return [{"protocol": "tcp", "internal_port": port, "ports": [{"port": port}], **scale}
+                    for port in (HTTPS, HTTP)]
+        routed = places.routed(plan)
+        if spec.service is S.OPENBAO and routed is not None and routed.name == tier.name:
+            active = {"type": "http", "port": VAULT_API, "method": "GET", "path": "/v1/sys/health", "protocol": "http",
+                      "interval": "5s", "timeout": "2s", "grace_period": "30s"}
+            return [{"protocol": "tcp", "internal_port": VAULT_API, "ports": [{"port": VAULT_API}],
+                     "checks": [active]}]
+        if places.via_proxy(tier) and spec.listens:
+            port = spec.listens[0]
+            return [{"protocol": "tcp", "internal_port": port, "ports": [{"port": port}], **scale}]
+        return []
+
+    def _machine(self, tier: TierPlan, app: FlyApp, p: Planned, app_secrets: AppSecrets,
+                 after: list[pulumi.Resource]) -> FlyMachine:
+        plan = self.plan
+        meta = {"reactor_stack": plan.stack, "reactor_tier": tier.name.value}
+        if p.step is not None:
+            def config(_volume, p=p):
+                return step_config(p.step, p.group, p.secret_names, meta)
+            volume_gb = None
+        else:
+            def config(volume, p=p):
+                return machine_config(p.spec, tier.sizing, p.group, p.secret_names, volume=volume,
+                                      services=p.services, metadata=meta)
+            volume_gb = (self.extras.volume_gb or (tier.sizing.disk_gb if tier.sizing else 1)) if p.spec.stateful else None
+        return FlyMachine(p.key, tier.name.value, FlyMachineArgs(
+            plan=plan, app_name=app.name, machine_name=p.machine_name, region=p.region, config=config,
+            volume_gb=volume_gb, volume_name=_volume_name(p.group) if volume_gb else None,
+            secrets_version=app_secrets.version, depends_on=after))
+
+    # --- outputs -------------------------------------------------------------------------------
+
+    def _deployment(self) -> Deployment:
+        plan = self.plan
+        ep = places.endpoints(plan, self.org, plan.primary_region, self.database)
+        ingress = self.apps[plan.ingress.tier.value]
+        endpoints: dict[str, pulumi.Input[Any]] = {
+            "public_url": ep.public_url, "region": plan.primary_region, "network": self.network,
+            "apps": {t: a.name for t, a in sorted(self.apps.items())},
+            "ipv6": ingress.public_ips[0].ip, "ipv4": ingress.public_ips[1].ip}
+        return Deployment(public_url=ep.public_url, reactor_toml=render_reactor_toml(plan, ep), endpoints=endpoints)
+
+
+def _volume_name(group: str) -> str:
+    return f"{group.replace('-', '_')}_data"[:VOLUME_NAME_MAX]
