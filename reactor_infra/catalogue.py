@@ -314,7 +314,8 @@ def caddy(plan: Plan, at: Placement) -> ServiceSpec:
         plan, site_address=at.site_address, upstreams=[f"{at.host(S.REACTOR_SERVER)}:{REACTOR}"],
         gateway=gateway, acme_email=plan.settings.acme_email,
         ask_url=f"http://{at.host(S.GATEWAY_SERVER)}:{GATEWAY_PORT}/ask" if gateway else "http://localhost:9000/ask",
-        wildcard_dns=challenge.provider if challenge else None, internal_ca=not plan.settings.domain)
+        wildcard_dns=challenge.provider if challenge else None, internal_ca=not plan.settings.domain,
+        wildcard_dns_token_env=challenge.token_env if challenge else None)
     return ServiceSpec(
         service=S.CADDY, image=image(plan, S.CADDY), user=IMAGE_USERS[S.CADDY], listens=(HTTP, HTTPS),
         mounts=(Mount("data", "/data", IMAGE_USERS[S.CADDY]),  # certificates and the ACME account

@@ -62,6 +62,9 @@ class DnsChallenge:
 
     provider: str
     env: tuple[tuple[str, str], ...]
+    # the variable the Caddyfile passes to the module as its token (cloudflare takes it as an
+    # argument); None: the module reads its variables itself (route53)
+    token_env: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +171,7 @@ TRAITS: dict[Platform, PlatformTraits] = {
         # Flycast: Fly's proxy passes :8200 only to the machine whose /v1/sys/health answers 200
         vault_router=True,
         # the domain's DNS is the operator's (Fly hosts none): Cloudflare, as the runtime's runbook
-        dns_challenge=DnsChallenge("cloudflare", (("CF_API_TOKEN", "dns-challenge-token"),))),
+        dns_challenge=DnsChallenge("cloudflare", (("CF_API_TOKEN", "dns-challenge-token"),), token_env="CF_API_TOKEN")),
 }
 
 
