@@ -186,7 +186,8 @@ def _ingress(topo: Topology, rung: Rung, tiers: list[TierPlan]) -> Ingress:
         return Ingress(TlsTermination.LOAD_BALANCER, tier.name, True)
     # Caddy terminates; a (TCP passthrough) load balancer spreads over several gateway nodes,
     # or stands in front of one where machines get no public address
-    behind = tier.replicas.max > 1 or (topo.size >= 3 and traits(topo.platform).private_machines)
+    behind = (tier.replicas.max > 1 or (topo.size >= 3 and traits(topo.platform).private_machines)
+              or traits(topo.platform).proxy_only)  # Fly: even the size-2 node is behind its proxy
     return Ingress(TlsTermination.CADDY, tier.name, behind)
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from renders import rendered
+from renders import default_settings, rendered
 from test_conformance import TOKENS
 from test_openbao_real import LOOPBACK, Node, _free_port, bao_path
 from tools import require
@@ -73,8 +73,23 @@ def node_view(token: str) -> dict[Service, dict]:
     read from the render (never from the catalogue): what the node will really get. Rendered with
     a domain, as the examples are (without one a cloud node answers on its address with Caddy's
     internal CA, which `explain` and the README say)."""
-    graph = rendered(token, {"domain": "api.example.com"})
+    graph = rendered(token, {**(default_settings(token) or {}), "domain": "api.example.com"})
     view: dict[Service, dict] = {}
+    for machine in graph.find("fly-machines:apps/v1:Machine"):  # one Fly machine per service replica
+        config = machine.inputs["config"]
+        group = config["metadata"]["fly_process_group"]
+        head, _, tail = group.rpartition("-")
+        name = head if tail.isdigit() else group
+        if name not in {s.value for s in S}:
+            continue  # the database roles step
+        probe = next(iter(config.get("checks", {}).values()), {})
+        view.setdefault(S(name), {
+            "files": {f["guestPath"]: base64.b64decode(f["rawValue"]).decode()
+                      for f in config.get("files", []) if "rawValue" in f},
+            "mounts": [m["path"] for m in config.get("mounts", [])],
+            # Fly's HTTP check, as the same GET from inside (a TCP check has no URL)
+            "health": ["wget", "-q", "-O", "/dev/null", f"http://localhost:{probe['port']}{probe['path']}"]
+            if probe.get("type") == "http" else []})
     for instance in graph.find("aws:ec2/instance:Instance"):  # every machine's compose project
         files = {f["path"]: f["content"] for f in yaml.safe_load(instance.inputs["userData"])["write_files"]}
         compose = yaml.safe_load(files["/opt/reactor/compose.yaml"])
@@ -164,8 +179,8 @@ def openbao_lab(token: str, root: Path, *, owner: str | None = None):
     local_data.chmod(0o755)
     api, cluster = _free_port(), _free_port()
     hcl = hcl.replace(f'"{data}"', f'"{local_data}"')
-    hcl = re.sub(r'(address\s*=\s*)"0\.0\.0\.0:8200"', rf'\1"{LOOPBACK}:{api}"', hcl)
-    hcl = re.sub(r'(cluster_address\s*=\s*)"0\.0\.0\.0:8201"', rf'\1"{LOOPBACK}:{cluster}"', hcl)
+    hcl = re.sub(r'(address\s*=\s*)"(0\.0\.0\.0|\[::\]):8200"', rf'\1"{LOOPBACK}:{api}"', hcl)
+    hcl = re.sub(r'(cluster_address\s*=\s*)"(0\.0\.0\.0|\[::\]):8201"', rf'\1"{LOOPBACK}:{cluster}"', hcl)
     scheme = "https" if "tls_cert_file" in hcl else "http"
     hcl = re.sub(r'api_addr\s*=\s*"[^"]*"', f'api_addr = "{scheme}://{LOOPBACK}:{api}"', hcl)
     hcl = re.sub(r'cluster_addr\s*=\s*"[^"]*"', f'cluster_addr = "https://{LOOPBACK}:{cluster}"', hcl)
@@ -331,8 +346,9 @@ def test_nats_boots_from_its_rendered_conf_and_its_health_check_answers(token):
     conf = next(t for p, t in view["files"].items() if p.endswith("nats.conf"))
     with lab_root() as root:
         client, monitor = _free_port(), _free_port()
-        conf = conf.replace("listen: 0.0.0.0:4222", f"listen: {LOOPBACK}:{client}")
-        conf = conf.replace("http: 127.0.0.1:8222", f"http: {LOOPBACK}:{monitor}")
+        # the rendered listens (IPv4, or Fly's IPv6 `"[::]:4222"`) move to free loopback ports
+        conf = re.sub(r'listen: (0\.0\.0\.0:4222|"\[::\]:4222")', f"listen: {LOOPBACK}:{client}", conf)
+        conf = re.sub(r'http: (127\.0\.0\.1:8222|"\[::\]:8222")', f"http: {LOOPBACK}:{monitor}", conf)
         (data,) = view["mounts"]
         conf = conf.replace(f'"{data}/jetstream"', f'"{root / data.lstrip("/") / "jetstream"}"')
         if plan.internal_tls:  # the render's certificate files, played by a real CA's

@@ -26,6 +26,7 @@ from reactor_infra.layout import DatabaseHosting, Plan, Service
 from reactor_infra.plan import build_plan
 from reactor_infra.settings import load_settings
 from reactor_infra.token import Platform, parse, valid_topologies
+from reactor_infra_fly import places
 
 FLY = [t.token for t in valid_topologies(Platform.FLY)]
 APP, MACHINE, VOLUME, IP = ("fly-machines:apps/v1:App", "fly-machines:apps/v1:Machine",
@@ -68,7 +69,9 @@ def test_one_app_per_tier_in_the_install_s_own_network():
     def check(token):
         plan, graph = plan_of(token), rendered(token)
         apps = graph.find(APP)
-        assert sorted(a.name for a in apps) == sorted(f"{t.name}-app" for t in plan.tiers if t.services)
+        keys = {places.app_key(plan, t, s) for t in plan.tiers for s in t.services}
+        assert sorted(a.name for a in apps) == sorted(f"{k}-app" for k in keys)
+        assert keys - {t.name.value for t in plan.tiers} <= {"infra-vault"}
         assert {a.inputs["network"] for a in apps} == {plan.stack}
         assert all(a.protect is plan.policy.protect for a in apps)
     assert every(FLY, check) == 87
@@ -96,7 +99,8 @@ def test_public_addresses_only_on_the_ingress_app_and_flycast_only_where_the_pro
         assert by_type.pop("v6") == by_type.pop("shared_v4") == {plan.ingress.tier.value}
         flycast = by_type.pop("private_v6", set())
         assert not by_type, by_type  # no dedicated IPv4, no egress address
-        routed = {t.name.value for t in plan.tiers if S.OPENBAO in t.services and t.replicas.max > 1}
+        routed = {places.app_key(plan, t, S.OPENBAO) for t in plan.tiers
+                  if S.OPENBAO in t.services and t.replicas.max > 1}
         app = plan.app_tier
         pooled = {"app"} if app.replicas.autoscaled and len(app.services) == 1 else set()
         assert flycast == routed | pooled
@@ -157,6 +161,18 @@ def test_each_stateful_machine_mounts_its_own_encrypted_volume_in_its_region():
                 mounted.append(v.urn)
         assert sorted(mounted) == sorted(volumes)  # every volume is some machine's, only its
     assert every(FLY, check) == 87
+
+
+def test_a_public_tier_never_publishes_the_vault_router():
+    """Fly publishes an app's services on all its addresses: size 4 with +ha keeps its clustered
+    OpenBao (behind the router's :8200) in an app of its own, without public addresses."""
+    graph = rendered("E4+ha@fly")
+    public = {ip.inputs["appName"] for ip in graph.find(IP) if ip.inputs["type"] != "private_v6"}
+    for m in machines(graph):
+        ports = {p["port"] for s in m.inputs["config"].get("services", []) for p in s["ports"]}
+        if 8200 in ports:
+            assert m.inputs["appName"] not in public
+    assert any(a.name == "infra-vault-app" for a in graph.find(APP))
 
 
 def test_size_2_keeps_postgres_in_a_directory_below_its_volume():

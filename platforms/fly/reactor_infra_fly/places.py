@@ -32,9 +32,20 @@ CLUSTERED = (S.NATS, S.OPENBAO)
 
 
 def app_name(plan: Plan, tier: TierPlan | str, org: str) -> str:
-    """The Fly app of a tier: `<stack>-<tier>-<8 hex>` (the hex from the stack, project and org)."""
+    """A Fly app: `<stack>-<key>-<8 hex>` (the hex from the stack, project and org); `tier` is a
+    tier or an app key (`app_key`)."""
     name = tier if isinstance(tier, str) else tier.name.value
     return naming.global_name(plan, name, scope=org, limit=APP_NAME_MAX)
+
+
+def app_key(plan: Plan, tier: TierPlan, service: Service) -> str:
+    """The app a service's machines belong to: its tier's, except a routed OpenBao in the
+    ingress tier (size 4 with +ha: infra), which gets `<tier>-vault`: Fly publishes every service
+    of an app on all of its addresses, so the router's :8200 must not live in a public app."""
+    vault = routed(plan)
+    if service is S.OPENBAO and vault is not None and vault.name == tier.name == plan.ingress.tier:
+        return f"{tier.name.value}-vault"
+    return tier.name.value
 
 
 def clustered(tier: TierPlan, service: Service) -> bool:
@@ -57,7 +68,7 @@ def host(plan: Plan, tier: TierPlan, service: Service, org: str, region: str | N
          index: int | None = None) -> str:
     """A service's 6PN name, seen from `region` (default the primary); `index`: one node of a
     clustered service."""
-    app = app_name(plan, tier, org)
+    app = app_name(plan, app_key(plan, tier, service), org)
     if index is not None or clustered(tier, service):
         return f"{group(tier, service, index or 0)}.process.{app}.internal"
     if via_proxy(tier):
@@ -97,7 +108,8 @@ def endpoints(plan: Plan, org: str, region: str | None = None, database: tuple[s
         changes["pooler_host"] = names[S(plan.pooler.kind)]
     if ep.openbao_address:
         vault = routed(plan)
-        address = f"{app_name(plan, vault, org)}.flycast" if vault is not None else names[S.OPENBAO]
+        address = (f"{app_name(plan, app_key(plan, vault, S.OPENBAO), org)}.flycast" if vault is not None
+                   else names[S.OPENBAO])
         changes["openbao_address"] = f"http://{address}:{VAULT_API}"
     nats = plan.tier_of(S.NATS)
     if nats is not None:

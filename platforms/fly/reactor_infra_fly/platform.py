@@ -36,6 +36,11 @@ class FlyPlatform(Platform):
     def mock_resource(self, typ, name, inputs, region):
         return mocks.resource_state(typ, name, inputs, region)
 
+    def conformance(self):
+        from .conformance import FlyReadings
+
+        return FlyReadings()
+
     def doctor(self) -> list[Check]:
         """The Fly provider reads FLY_API_TOKEN (or the config fly-machines:apiKey)."""
         if os.environ.get("FLY_API_TOKEN") or os.environ.get("FLY_MACHINES_APIKEY"):

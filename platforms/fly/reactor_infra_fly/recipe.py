@@ -46,6 +46,7 @@ class Planned:
     """One machine to make: its spec (or one-shot step), where, and what Fly's proxy sends it."""
 
     key: str  # the component's name
+    app: str  # the app's key (places.app_key)
     machine_name: str
     region: str
     group: str
@@ -100,16 +101,21 @@ class Recipe:
     # --- one tier -------------------------------------------------------------------------------
 
     def _tier(self, tier: TierPlan) -> None:
-        plan = self.plan
-        name = tier.name.value
-        app_name = places.app_name(plan, tier, self.org)
-        routed = places.routed(plan)
-        app = FlyApp(name, name, FlyAppArgs(
-            plan=plan, app_name=app_name, org=self.org, network=self.network,
-            public=tier.name == plan.ingress.tier,
-            flycast=(routed is not None and routed.name == tier.name) or places.via_proxy(tier)))
-        self.apps[name] = app
+        """The tier's app (and a routed OpenBao's own app in a public tier, `places.app_key`)."""
         planned = self._planned(tier)
+        for key in sorted({p.app for p in planned}, key=lambda k: (k != tier.name.value, k)):
+            self._app(tier, key, [p for p in planned if p.app == key])
+
+    def _app(self, tier: TierPlan, key: str, planned: list[Planned]) -> None:
+        plan = self.plan
+        routed = places.routed(plan)
+        router = routed is not None and routed.name == tier.name and any(
+            p.spec is not None and p.spec.service is S.OPENBAO for p in planned)
+        home = key == tier.name.value
+        app = FlyApp(key, tier.name.value, FlyAppArgs(
+            plan=plan, app_name=places.app_name(plan, key, self.org), org=self.org, network=self.network,
+            public=home and tier.name == plan.ingress.tier, flycast=router or (home and places.via_proxy(tier))))
+        self.apps[key] = app
         env: dict[str, str] = {}
         files: dict[str, str] = {}
         for p in planned:
@@ -118,7 +124,7 @@ class Recipe:
                 env[p.secret_names[var]] = template
             for f in p.spec.secret_files if p.spec else ():
                 files[file_secret(f)] = f.secret
-        app_secrets = self.secrets.for_app(name, app.name, env, files)
+        app_secrets = self.secrets.for_app(key, app.name, env, files)
         made: dict[str, FlyMachine] = {}
         for p in planned:
             after = [app.app, *app_secrets.resources]
@@ -142,14 +148,14 @@ class Recipe:
                              for var, t in spec.secret_env.items()}
                     if i == 0:  # a step runs before its service's machines start (they wait for it)
                         out += [self._step(tier, step, region, suffix) for step in spec.prestart]
-                    out.append(Planned(key=key, machine_name=f"{group}{index}{suffix}", region=region, group=group,
+                    out.append(Planned(key=key, app=places.app_key(plan, tier, service), machine_name=f"{group}{index}{suffix}", region=region, group=group,
                                        spec=spec, services=self._proxied(tier, spec), secret_names=names))
         return out
 
     def _step(self, tier: TierPlan, step: Prestart, region: str, suffix: str) -> Planned:
         step = replace(step, env={**step.env, **self._admin_connection()})
         names = {var: env_secret(step.name, var, t, region if suffix else "") for var, t in step.secret_env.items()}
-        return Planned(key=f"{tier.name.value}-{step.name}{suffix}", machine_name=f"{step.name}{suffix}",
+        return Planned(key=f"{tier.name.value}-{step.name}{suffix}", app=tier.name.value, machine_name=f"{step.name}{suffix}",
                        region=region, group=step.name, step=step, secret_names=names)
 
     def _admin_connection(self) -> dict[str, str]:
@@ -197,7 +203,7 @@ class Recipe:
             volume_gb = (self.extras.volume_gb or (tier.sizing.disk_gb if tier.sizing else 1)) if p.spec.stateful else None
         return FlyMachine(p.key, tier.name.value, FlyMachineArgs(
             plan=plan, app_name=app.name, machine_name=p.machine_name, region=p.region, config=config,
-            volume_gb=volume_gb, volume_name=_volume_name(p.group) if volume_gb else None,
+            volume_gb=volume_gb, volume_name=_volume_name(p.machine_name) if volume_gb else None,
             secrets_version=app_secrets.version, depends_on=after))
 
     # --- outputs -------------------------------------------------------------------------------
@@ -213,5 +219,7 @@ class Recipe:
         return Deployment(public_url=ep.public_url, reactor_toml=render_reactor_toml(plan, ep), endpoints=endpoints)
 
 
-def _volume_name(group: str) -> str:
-    return f"{group.replace('-', '_')}_data"[:VOLUME_NAME_MAX]
+def _volume_name(machine: str) -> str:
+    """Its machine's name (`caddy-1-ord` -> `caddy_1_ord_data`): unique in the app, so an operator
+    sees which machine a volume belongs to (Fly allows letters, digits and underscores, 30 at most)."""
+    return f"{machine.replace('-', '_')}_data"[:VOLUME_NAME_MAX]
