@@ -46,6 +46,7 @@ from .reactor_toml import (
     WORKDIR,
     Endpoints,
     database_ca_file,
+    direct_tls,
     pooler_ca_file,
     render_reactor_toml,
     runtime_env,
@@ -168,7 +169,8 @@ def _curl(url: str) -> tuple[str, ...]:
 def _direct_url(at: Placement) -> str:
     """The reactor role's URL straight to Postgres (never the pooler)."""
     ep = at.endpoints
-    return f"postgres://{ep.database_user}:{PASSWORD_REF}@{ep.database_host}:{ep.database_port}/{ep.database_name}"
+    return (f"postgres://{ep.database_user}:{PASSWORD_REF}@{ep.database_host}:{ep.database_port}/{ep.database_name}"
+            f"{direct_tls(ep)}")
 
 
 def published(plan: Plan, service: Service) -> tuple[tuple[str, int], ...]:
@@ -343,7 +345,7 @@ def gateway_server(plan: Plan, at: Placement) -> ServiceSpec:
         env["ACME_EMAIL"] = plan.settings.acme_email
     gw, ep = postgres_init.GATEWAY_ROLE, at.endpoints
     ca = database_ca_file(plan, GATEWAY_DIR)
-    verify = f"?sslmode=verify-full&sslrootcert={ca}" if ca else ""
+    verify = f"?sslmode=verify-full&sslrootcert={ca}" if ca else direct_tls(ep)
     return ServiceSpec(
         service=S.GATEWAY_SERVER, image=image(plan, S.GATEWAY_SERVER), user=IMAGE_USERS[S.GATEWAY_SERVER],
         listens=(GATEWAY_PORT,), env=env,
@@ -374,7 +376,8 @@ def pgbouncer(plan: Plan, at: Placement) -> ServiceSpec:
             # named prepared statements (sqlx) need PgBouncer >= 1.21 with this above 0
             "MAX_PREPARED_STATEMENTS": "100",
             "DEFAULT_POOL_SIZE": str(plan.database.pool_max_per_node),
-            **({"SERVER_TLS_SSLMODE": "verify-full", "SERVER_TLS_CA_FILE": ca} if ca else {}),
+            **({"SERVER_TLS_SSLMODE": "verify-full", "SERVER_TLS_CA_FILE": ca} if ca else
+               {"SERVER_TLS_SSLMODE": at.endpoints.database_sslmode} if at.endpoints.database_sslmode else {}),
             **client_tls,
         },
         secret_env={"DB_PASSWORD": "${database-password}"},

@@ -165,7 +165,9 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
             + (f"; network over {plan.zones} zones per region" if plan.zones > 1 else "")]),
         ("tiers", tiers),
         ("data", data),
-        ("links (each is one firewall rule; nothing else is open)", links),
+        ("links (each is one firewall rule; nothing else is open)" if plan.traits.link_rules else
+         "links (the ways in through the platform's proxy are its only rules; the install's private "
+         "network holds the others, and machines may call out)", links),
         ("secrets (generated, never shown)", secrets),
         ("policy", policy),
         *([("notes", list(plan.notes))] if plan.notes else []),

@@ -68,6 +68,9 @@ class Endpoints:
     s3_bucket: str | None = None
     s3_region: str | None = None
     s3_endpoint: str | None = None  # None: the AWS default endpoint
+    # the TLS mode of direct connections to a database with no CA file to verify against (the
+    # operator's database: its URL's sslmode); None: the CA file's verify-full, or the driver's default
+    database_sslmode: str | None = None
 
 
 # --- offline endpoints ----------------------------------------------------------------------
@@ -155,8 +158,13 @@ def _postgres_url(ep: Endpoints, *, pooled: bool, database: str, password: str |
     else:
         host, port = ep.database_host, ep.database_port
     user = f"{ep.database_user}:{password}" if password else ep.database_user
-    verify = f"?sslmode=verify-full&sslrootcert={ca_file}" if ca_file else ""
+    verify = f"?sslmode=verify-full&sslrootcert={ca_file}" if ca_file else direct_tls(ep, pooled)
     return f"postgres://{user}@{host}:{port}/{database}{verify}"
+
+
+def direct_tls(ep: Endpoints, pooled: bool = False) -> str:
+    """`?sslmode=<mode>` for a direct connection to the operator's database (its URL's mode)."""
+    return f"?sslmode={ep.database_sslmode}" if ep.database_sslmode and not pooled else ""
 
 
 def pooler_ca_file(plan: Plan) -> str | None:

@@ -33,6 +33,9 @@ editing the Plan's logic, Reactor.toml's endpoints or the settings checks. No Pu
   Caddy terminates TLS and blocks the admin paths at every size, size 3 included.
 - `external_probes`: the platform's health checks reach a service from outside its machine
   (Fly's machine checks): NATS's monitoring port (/healthz) listens on the private network.
+- `link_rules`: each link becomes one firewall rule; False (Fly): the platform has no firewall
+  between machines of one private network and no egress control, so only the ways in through
+  its proxy are rules (`explain` says so).
 - `external_database`: the managed database is the operator's (a URL in the stack settings):
   its admin password is theirs to give (a PLATFORM secret), never generated.
 - `min_zones`: the fewest zones a multi-machine network must span (an AWS load balancer and an
@@ -88,6 +91,7 @@ class PlatformTraits:
     database_ca_url: str | None = None
     proxy_only: bool = False
     external_database: bool = False
+    link_rules: bool = True
     external_probes: bool = False
 
 
@@ -166,6 +170,7 @@ TRAITS: dict[Platform, PlatformTraits] = {
         bind_host="[::]", default_regions=("iad", "ord"), regions=FLY_REGIONS,
         # machines have only 6PN addresses; the public ones are the app's, on Fly's proxy
         private_machines=True, proxy_only=True, external_probes=True, external_database=True,
+        link_rules=False,
         # every service is a machine of its own (one image per machine), found over 6PN DNS
         container_tiers=frozenset({"node", "app", "edge", "infra", "nats", "vault", "pooler"}),
         # Flycast: Fly's proxy passes :8200 only to the machine whose /v1/sys/health answers 200

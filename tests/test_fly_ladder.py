@@ -358,3 +358,13 @@ def _config_command(token: str) -> str:
     result = CliRunner().invoke(app, ["config", token])
     assert result.exit_code == 0, result.output
     return result.output
+
+
+def test_direct_connections_to_the_operator_s_database_keep_its_url_s_tls_mode():
+    """database_url says sslmode=verify-full: reactor-server's direct URLs and PgBouncer's server
+    side keep it (the roles step too); pooled URLs stay inside the 6PN network."""
+    toml = rendered("C6@fly").outputs["reactor_toml"]
+    direct = [line for line in toml.splitlines() if "db.example.com" in line]
+    assert direct and all(line.endswith("?sslmode=verify-full") for line in direct)
+    (pooler,) = [m for m in machines(rendered("E6@fly")) if group(m) == "pgbouncer"]
+    assert pooler.inputs["config"]["env"]["SERVER_TLS_SSLMODE"] == "verify-full"

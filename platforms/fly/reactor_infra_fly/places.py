@@ -28,6 +28,7 @@ from reactor_infra.reactor_toml import Endpoints, default_endpoints
 
 S = Service
 APP_NAME_MAX = 63
+Database = tuple[str, int, str]  # the operator's database: host, port, sslmode
 CLUSTERED = (S.NATS, S.OPENBAO)
 
 
@@ -94,16 +95,17 @@ def hosts(plan: Plan, org: str, region: str | None = None) -> dict[Service, str]
     return out
 
 
-def endpoints(plan: Plan, org: str, region: str | None = None, database: tuple[str, int] | None = None) -> Endpoints:
+def endpoints(plan: Plan, org: str, region: str | None = None, database: Database | None = None) -> Endpoints:
     """Reactor.toml's addresses from `region`: the services' 6PN names, the vault router's
-    Flycast name, the external database's host and port (`database`)."""
+    Flycast name, the operator's database (`database`: host, port, and the TLS mode every direct
+    connection keeps)."""
     ep = default_endpoints(plan)
     names = hosts(plan, org, region)
     changes: dict = {"backend_target": f"{names[S.REACTOR_SERVER]}:{ep.backend_target.rsplit(':', 1)[1]}"}
     if plan.database.hosting is not DatabaseHosting.MANAGED and S.POSTGRES in names:
         changes["database_host"] = names[S.POSTGRES]
     elif database is not None:
-        changes["database_host"], changes["database_port"] = database
+        changes["database_host"], changes["database_port"], changes["database_sslmode"] = database
     if plan.pooler is not None:
         changes["pooler_host"] = names[S(plan.pooler.kind)]
     if ep.openbao_address:
@@ -125,7 +127,7 @@ def site_address(plan: Plan, org: str) -> str:
 
 
 def placement(plan: Plan, tier: TierPlan, service: Service, index: int, org: str, region: str,
-              database: tuple[str, int] | None = None) -> Placement:
+              database: Database | None = None) -> Placement:
     """Replica `index` of a service in `region`: every neighbour by 6PN name; a clustered
     service names this node and its peers."""
     instance, peers = "", {}

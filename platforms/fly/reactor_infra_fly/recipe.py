@@ -56,11 +56,12 @@ class Planned:
     secret_names: dict[str, str] = field(default_factory=dict)
 
 
-def database_address(url: str | None) -> tuple[str, int] | None:
+def database_address(url: str | None) -> places.Database | None:
+    """(host, port, sslmode) of the operator's database URL (sslmode `require` when it names none)."""
     if url is None:
         return None
     parts = urlsplit(url)
-    return parts.hostname or "", parts.port or 5432
+    return parts.hostname or "", parts.port or 5432, parse_qs(parts.query).get("sslmode", ["require"])[0]
 
 
 class Recipe:
