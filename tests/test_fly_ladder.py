@@ -368,3 +368,25 @@ def test_direct_connections_to_the_operator_s_database_keep_its_url_s_tls_mode()
     assert direct and all(line.endswith("?sslmode=verify-full") for line in direct)
     (pooler,) = [m for m in machines(rendered("E6@fly")) if group(m) == "pgbouncer"]
     assert pooler.inputs["config"]["env"]["SERVER_TLS_SSLMODE"] == "verify-full"
+
+
+def test_doctor_names_the_variable_the_provider_reads(monkeypatch):
+    from reactor_infra_fly import platform
+
+    monkeypatch.delenv("FLY_MACHINES_APIKEY", raising=False)
+    monkeypatch.setenv("FLY_API_TOKEN", "fo1_not-a-token")
+    (check,) = platform.doctor()
+    assert not check.ok and "FLY_MACHINES_APIKEY" in check.detail and "fo1_not" not in check.detail
+    monkeypatch.setenv("FLY_MACHINES_APIKEY", "fo1_not-a-token")
+    (check,) = platform.doctor()
+    assert check.ok and "fo1_not" not in check.detail
+
+
+def test_admin_refuses_in_one_line_and_names_the_way_in():
+    from reactor_infra.errors import UserError
+    from reactor_infra_fly import platform
+
+    with pytest.raises(UserError) as err:
+        platform.admin_access(plan_of("E5@fly"), 9901)
+    message = str(err.value)
+    assert "\n" not in message and "fly ssh console -a " in message and "$REACTOR_ADMIN__TOKEN" in message

@@ -42,11 +42,14 @@ class FlyPlatform(Platform):
         return FlyReadings()
 
     def doctor(self) -> list[Check]:
-        """The Fly provider reads FLY_API_TOKEN (or the config fly-machines:apiKey)."""
-        if os.environ.get("FLY_API_TOKEN") or os.environ.get("FLY_MACHINES_APIKEY"):
-            return [Check("fly token", True, "from the environment")]
-        return [Check("fly token", False, "none found: `fly tokens create org` and export FLY_API_TOKEN "
-                                          "(or `pulumi config set --secret fly-machines:apiKey`)")]
+        """The provider reads its token from FLY_MACHINES_APIKEY (or the stack config
+        `fly-machines:apiKey`); flyctl's FLY_API_TOKEN alone does not reach it."""
+        if os.environ.get("FLY_MACHINES_APIKEY"):
+            return [Check("fly token", True, "FLY_MACHINES_APIKEY from the environment")]
+        hint = "export FLY_MACHINES_APIKEY=\"$(fly tokens create org)\" (or pulumi config set --secret fly-machines:apiKey)"
+        if os.environ.get("FLY_API_TOKEN"):
+            return [Check("fly token", False, f"FLY_API_TOKEN is set, but the provider reads FLY_MACHINES_APIKEY: {hint}")]
+        return [Check("fly token", False, f"none found: {hint}")]
 
     def admin_access(self, plan: Plan, local_port: int) -> AdminAccess:
         """A WireGuard proxy from here into one reactor-server machine is not loopback to it (the
