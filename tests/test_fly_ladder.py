@@ -8,6 +8,8 @@ read them (nats-server, caddy) and against Fly's API types (test_fly_api_types.p
 from __future__ import annotations
 
 import base64
+import os
+from pathlib import Path
 import json
 import subprocess
 import tomllib
@@ -390,3 +392,30 @@ def test_admin_refuses_in_one_line_and_names_the_way_in():
         platform.admin_access(plan_of("E5@fly"), 9901)
     message = str(err.value)
     assert "\n" not in message and "fly ssh console -a " in message and "$REACTOR_ADMIN__TOKEN" in message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="owning a directory to another user needs root, as the machine has")
+def test_the_rendered_ownership_step_runs_and_drops_to_the_image_s_user():
+    """The reactor-server machine's own entrypoint, run here as the machine runs it (root): the
+    volume becomes 10001's, and the command runs as 10001 and can write there. tini is played by
+    env (both exec their arguments)."""
+    (server,) = [m for m in machines(rendered("O2@fly")) if group(m) == "reactor-server"]
+    process = server.inputs["config"]["processes"][0]
+    mount = server.inputs["config"]["mounts"][0]["path"]
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="fly-volume-", dir="/tmp"))  # traversable by 10001
+    root.chmod(0o755)
+    volume = root / "volume"
+    volume.mkdir()
+    (volume / "lost+found").mkdir()
+    script = process["entrypoint"][2].replace(mount, str(volume)).replace("/usr/bin/tini --", "/usr/bin/env --")
+    probe = f"id -u > {volume}/who && touch {volume}/written"
+    result = subprocess.run([*process["entrypoint"][:2], script, *process["entrypoint"][3:], "sh", "-c", probe],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert (volume / "who").read_text().strip() == "10001"
+    assert (volume / "written").stat().st_uid == 10001 and volume.stat().st_uid == 10001
+    assert oct(volume.stat().st_mode & 0o777) == "0o700"
+    shutil.rmtree(root)
