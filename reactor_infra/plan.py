@@ -355,6 +355,12 @@ def deployment_problems(plan: Plan) -> list[str]:
     if plan.policy.multi_tenant and not plan.settings.domain:
         problems.append("domain: edition C serves each tenant at {ref}.<domain> (a wildcard DNS record and "
                         "certificate); set reactor-infra:domain, e.g. api.example.com")
+    if (plan.traits.external_database and plan.database.hosting is DatabaseHosting.MANAGED
+            and not (plan.settings.extras.get(plan.topology.platform.value) or {}).get("database_url")):
+        where = f"extras.{plan.topology.platform}.database_url"
+        problems.append(f"{where}: {plan.topology} uses the operator's Postgres from size 3; set it to "
+                        "postgres://ADMIN@HOST:PORT/DB?sslmode=verify-full (a role with CREATEROLE and CREATEDB; "
+                        "its password is a stack secret, see the platform's README)")
     if plan.policy.multi_tenant and plan.traits.dns_challenge is None:
         problems.append(f"edition C needs wildcard certificates by DNS-01, which @{plan.topology.platform} "
                         "cannot issue yet")

@@ -11,8 +11,8 @@ import os
 import shlex
 from typing import ClassVar
 
-from reactor_infra.layout import REACTOR, Plan
 from reactor_infra.errors import UserError
+from reactor_infra.layout import REACTOR, Plan
 from reactor_infra.platforms import AdminAccess, Check, Deployment, Platform
 from reactor_infra.token import Modifier
 

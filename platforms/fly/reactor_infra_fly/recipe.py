@@ -20,9 +20,17 @@ from urllib.parse import parse_qs, urlsplit
 import pulumi
 
 from reactor_infra import catalogue, naming
-from reactor_infra.errors import SettingsError
 from reactor_infra.kit import operator_secret
-from reactor_infra.layout import HTTP, HTTPS, VAULT_API, DatabaseHosting, Plan, SecretGenerator, Service, TierPlan
+from reactor_infra.layout import (
+    HTTP,
+    HTTPS,
+    VAULT_API,
+    DatabaseHosting,
+    Plan,
+    SecretGenerator,
+    Service,
+    TierPlan,
+)
 from reactor_infra.platforms import Deployment
 from reactor_infra.reactor_toml import render_reactor_toml
 from reactor_infra.service_spec import Prestart, ServiceSpec
@@ -72,11 +80,7 @@ class Recipe:
     def run(self) -> Deployment:
         plan = self.plan
         managed = plan.database.hosting is DatabaseHosting.MANAGED
-        if managed and self.extras.database_url is None:
-            raise SettingsError("stack settings", [
-                f"extras.fly.database_url: {plan.topology} needs a Postgres (size 3 and up): set it to "
-                "postgres://ADMIN@HOST:PORT/DB (a Fly Managed Postgres or any external one; its password "
-                f"as the secret {NAMESPACE}:{ADMIN_PASSWORD_KEY})"])
+        # a missing database_url is refused before: plan.deployment_problems (validate, render, up)
         self.database = database_address(self.extras.database_url) if managed else None
         self.secrets = Secrets("secrets", SecretsArgs(plan=plan, issued=self._issued()))
         self.apps: dict[str, FlyApp] = {}
