@@ -23,7 +23,7 @@ from renders import rendered_json
 from reactor_infra.token import Platform, valid_topologies
 
 # one worker renders every token once (xdist --dist loadgroup), not every worker that meets one
-pytestmark = pytest.mark.xdist_group("fly-api-types")
+# runs with the rest of the fly matrix (conftest.py: one worker renders every @fly token once)
 
 FLY = [t.token for t in valid_topologies(Platform.FLY)]
 PROVIDER = "fly-machines:apps/v1:"
