@@ -256,10 +256,15 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
+    from .kit.operator import OFFLINE
+
     loop = asyncio.new_event_loop()
     failed = threading.Event()
     loop.set_exception_handler(_quiet_after_failure(failed))
     asyncio.set_event_loop(loop)
+    # operator secrets become [secret] stand-ins only while this program runs: a real run later
+    # in the same process reads them from the stack's config (kit.operator_secret)
+    offline = OFFLINE.set(True)
     try:
         rs.ROOT.set(None)
         rs.SETTINGS.outputs = set()
@@ -267,9 +272,6 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
         rt.config.set_all_config(dict(config), [])
         recorder = _make_recorder(region, platform)
         rt.set_mocks(recorder.mocks, project=PROJECT, stack=stack, preview=False, monitor=recorder)
-        from .kit.operator import OFFLINE
-
-        OFFLINE.set(True)
         try:
             _sync_await(run_pulumi_func(body))
         except ReactorInfraError:
@@ -283,6 +285,7 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
         outputs = _sync_await(_exports())
         return _build_graph(topology, stack, recorder, outputs)
     finally:
+        OFFLINE.reset(offline)
         rs.ROOT.set(None)
         asyncio.set_event_loop(None)
         loop.close()

@@ -280,3 +280,20 @@ def test_duplicate_resource_names_fail_as_the_engine_would():
 
     with pytest.raises(OperationError, match="share the URN"):
         render("O2@aws", platform=Twice())
+
+
+def test_an_operator_secret_missing_outside_an_offline_render_is_refused_in_one_line():
+    """Offline renders record operator secrets as [secret] stand-ins, only while their program
+    runs: after one, a real run in the same process still refuses a missing secret."""
+    from reactor_infra.errors import SettingsError
+    from reactor_infra.kit import OFFLINE, operator_secret
+
+    from renders import rendered
+
+    rendered("C6@fly")  # operator secrets inside: the database password, the DNS token
+    assert OFFLINE.get() is False
+    with pytest.raises(SettingsError) as err:
+        operator_secret("reactor-infra-fly", "databaseAdminPassword", "the admin role's password")
+    message = str(err.value)
+    assert "reactor-infra-fly:databaseAdminPassword" in message and "pulumi config set --secret" in message
+    assert "\n" not in message.strip()
