@@ -419,3 +419,14 @@ def test_the_rendered_ownership_step_runs_and_drops_to_the_image_s_user():
     assert (volume / "written").stat().st_uid == 10001 and volume.stat().st_uid == 10001
     assert oct(volume.stat().st_mode & 0o777) == "0o700"
     shutil.rmtree(root)
+
+
+def test_each_nats_node_reads_routes_to_its_own_peers():
+    """nats.conf's route variables are positional (NATS_ROUTE_1, _2: the other nodes): each node
+    reads them from app secrets of its own, so one node's peers never overwrite another's."""
+    nodes = [m for m in machines(rendered("C6@fly")) if group(m).startswith("nats")]
+    names = {group(m): {r["envVar"]: r["name"] for r in m.inputs["config"]["processes"][0]["secrets"]
+                        if r["envVar"].startswith("NATS_ROUTE_")} for m in nodes}
+    every_name = [n for routes in names.values() for n in routes.values()]
+    assert len(every_name) == len(set(every_name)) == 6
+    assert all(n.startswith(g.upper().replace("-", "_")) for g, routes in names.items() for n in routes.values())

@@ -48,13 +48,14 @@ def secret_name(name: str) -> str:
     return name.upper().replace("-", "_").replace("/", "_").replace(".", "_")
 
 
-def env_secret(service: str, var: str, template: str, region: str = "") -> str:
+def env_secret(owner: str, var: str, template: str, region: str = "") -> str:
     """The app secret a variable reads: the Plan secret's own when the template is just
-    `${name}`, else one holding the filled template, named after the service and variable (and
-    the region, outside the primary: a regional copy names its region's neighbours)."""
+    `${name}`, else one holding the filled template, named after its owner (a process group or a
+    step) and variable (and the region, outside the primary: a regional copy names its region's
+    neighbours)."""
     if template.startswith("${") and template.endswith("}") and template.count("${") == 1:
         return secret_name(template[2:-1])
-    return secret_name("_".join(p for p in (service, var, region) if p))
+    return secret_name("_".join(p for p in (owner, var, region) if p))
 
 
 def file_secret(f: SecretFile) -> str:

@@ -126,7 +126,9 @@ class Recipe:
         for p in planned:
             spec_env = p.spec.secret_env if p.spec else p.step.secret_env
             for var, template in spec_env.items():
-                env[p.secret_names[var]] = template
+                name = p.secret_names[var]
+                if env.setdefault(name, template) != template:
+                    raise ValueError(f"fly: app secret {name} would hold two values ({p.key})")
             for f in p.spec.secret_files if p.spec else ():
                 files[file_secret(f)] = f.secret
         app_secrets = self.secrets.for_app(key, app.name, env, files)
@@ -149,7 +151,8 @@ class Recipe:
                         plan, tier, service, i, self.org, region, self.database))
                     index = "" if places.clustered(tier, service) or tier.replicas.max == 1 else f"-{i}"
                     key = f"{tier.name.value}-{group}{index}{suffix}"
-                    names = {var: env_secret(str(service), var, t, region if suffix else "")
+                    # per process group: a clustered node's route variables name its own peers
+                    names = {var: env_secret(group, var, t, region if suffix else "")
                              for var, t in spec.secret_env.items()}
                     if i == 0:  # a step runs before its service's machines start (they wait for it)
                         out += [self._step(tier, step, region, suffix) for step in spec.prestart]
