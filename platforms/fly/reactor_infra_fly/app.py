@@ -1,8 +1,10 @@
 """FlyApp: one Fly app (a tier's machines, secrets and addresses) in the install's own network.
 
 The app joins the install's 6PN network (`network`: apps of other installs in the same
-organization cannot reach it). Addresses: the ingress app gets a dedicated IPv6 and a shared
-IPv4 (Fly's proxy; the machines themselves have only private 6PN addresses); an app reached
+organization cannot reach it). Addresses: the ingress app gets a dedicated IPv6 and a dedicated
+IPv4 (Fly's proxy; the machines themselves have only private 6PN addresses). Dedicated, billed
+monthly: Caddy takes raw TCP and terminates TLS itself, and Fly routes a shared IPv4 by the name
+its own TLS or HTTP handler reads, which raw TCP never passes through. An app reached
 through Fly's proxy from inside (the vault router; an autoscaled tier whose stopped machines the
 proxy starts) gets a private Flycast address, `<app>.flycast`, which only the network reaches.
 """
@@ -25,7 +27,7 @@ class FlyAppArgs:
     app_name: str  # the app's global name (places.app_name)
     org: str  # the Fly organization
     network: str  # the install's 6PN network
-    public: bool = False  # a public IPv6 and a shared IPv4 (the ingress); default none
+    public: bool = False  # a dedicated public IPv6 and IPv4 (the ingress); default none
     flycast: bool = False  # a private Flycast address for the proxy inside the network; default none
 
 
@@ -44,7 +46,7 @@ class FlyApp(FlyComponent):
         if args.public:
             self.public_ips = [
                 fly.apps.v1.AppIPAssignment(f"{name}-ipv6", app_name=self.name, type="v6", opts=after),
-                fly.apps.v1.AppIPAssignment(f"{name}-ipv4", app_name=self.name, type="shared_v4", opts=after),
+                fly.apps.v1.AppIPAssignment(f"{name}-ipv4", app_name=self.name, type="v4", opts=after),
             ]
         if args.flycast:
             fly.apps.v1.AppIPAssignment(f"{name}-flycast", app_name=self.name, type="private_v6",

@@ -27,7 +27,7 @@ def resource_state(typ: str, name: str, state: dict[str, Any], region: str) -> t
         return f"vol_{digest(seed, length=16)}", state
     if kind == "AppIPAssignment":
         n = int(digest(seed, length=4), 16)
-        ip = {"v6": f"2001:db8:{n:x}::1", "shared_v4": f"203.0.113.{n % 254 + 1}",
+        ip = {"v6": f"2001:db8:{n:x}::1", "v4": f"198.51.100.{n % 254 + 1}", "shared_v4": f"203.0.113.{n % 254 + 1}",
               "private_v6": f"fdaa:0:1:0:{n:x}::2"}.get(state.get("type", ""), "192.0.2.1")
         state.setdefault("ip", ip)
         return ip, state
