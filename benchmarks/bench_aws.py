@@ -33,19 +33,16 @@ import argparse
 import collections
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from benchkit import CLI, ENV, child_json, largest, measure, median
 
 CDK = {"resources": 87, "seconds": 4.55, "rss_mib": 530}  # cdk synth, E5+ha-shaped stack, this machine
 DEFAULT_TOKENS = ("E5+ha@aws", "C6+ha+mr+as@aws")  # C6+ha+mr+as and C10+ha+mr tie as the largest (--largest)
 C_DOMAIN = "api.example.com"  # edition C is deployable only with a domain (tests/renders.py)
-# Measure what users get: bytecode cached (see bench_explain.py).
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-CLI = Path(sys.executable).with_name("reactor-infra")
 
 # In-process render times: imports, the first render, the second render in the same process.
 WARM = r"""
@@ -134,18 +131,6 @@ print(json.dumps({"import": t1 - t0, "runs": times, "registered": counts}))
 """
 
 
-def measure(cmd: list[str], out: Path) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS MiB) of one fresh process; its stdout goes to `out`."""
-    with open(out, "wb") as sink:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, env=ENV)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's
-        elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    errors = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {errors.strip()[-600:]}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def render_cmd(token: str, stack_file: Path) -> list[str]:
@@ -161,29 +146,6 @@ def floor_spec(render_json: Path, spec: Path) -> list[dict]:
     return resources
 
 
-def largest() -> str:
-    """Every @aws token rendered once in one child process; the one with the most resources."""
-    code = ("import json\nfrom reactor_infra.render import render\nfrom reactor_infra.settings import load_settings\n"
-            "from reactor_infra.token import Platform, valid_topologies\ncounts = {}\n"
-            "for t in valid_topologies(Platform('aws')):\n"
-            f"    s = load_settings({{'domain': '{C_DOMAIN}'}}) if t.token.startswith('C') else None\n"
-            "    counts[t.token] = len(render(t.token, s).resources)\nprint(json.dumps(counts))")
-    counts = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                       env=ENV).stdout)
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    print(f"largest @aws renders of {len(counts)}: " + ", ".join(f"{t} {n}" for t, n in ranked[:4]))
-    return ranked[0][0]
-
-
-def median(samples: list[tuple[float, float, float]], field: int) -> float:
-    return statistics.median(s[field] for s in samples)
-
-
-def child_json(cmd: list[str]) -> dict:
-    done = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[:2] + cmd[3:])} failed ({done.returncode}): {done.stderr.strip()[-600:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def bench(token: str, runs: int, tmp: Path, stack_file: Path) -> dict:
@@ -282,7 +244,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="import share and a cProfile of the first token")
     args = parser.parse_args()
     print(f"cpu cores: {os.cpu_count()}; load average at the start: {os.getloadavg()[0]:.1f}")
-    tokens = list(args.tokens) or [DEFAULT_TOKENS[0], largest() if args.largest else DEFAULT_TOKENS[1]]
+    tokens = list(args.tokens) or [DEFAULT_TOKENS[0], largest('aws') if args.largest else DEFAULT_TOKENS[1]]
     with tempfile.TemporaryDirectory(prefix="bench-aws-") as name:
         tmp = Path(name)
         stack_file = tmp / "Pulumi.bench.yaml"

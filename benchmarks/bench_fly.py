@@ -50,10 +50,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchkit import CLI, ENV, ROOT, child_json, largest, measure, median
+
 C6_STACK = ROOT / "stacks" / "Pulumi.c6-fly.yaml"  # the managed shared cluster's stack file (token C6@fly)
 # The largest @fly tokens by resource count, from `--largest` (every valid @fly token rendered with
 # tests/renders.py's default_settings): C10+ha+mr@fly 159, E10+ha+mr@fly 159, O10+ha+mr@fly 159,
@@ -61,9 +61,6 @@ C6_STACK = ROOT / "stacks" / "Pulumi.c6-fly.yaml"  # the managed shared cluster'
 # C10+ha+mr is the first of the three tied (and the one that also needs a domain).
 DEFAULT_TOKENS = ("C6@fly", "C10+ha+mr@fly")
 WARM_RENDERS = 5  # in-process renders after the first (and floor programs after the first); median and range
-# Measure what users get: bytecode cached (see bench_explain.py).
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-CLI = Path(sys.executable).with_name("reactor-infra")
 
 # In-process render times: imports, the first render, then WARM_RENDERS more in the same process.
 # argv: token ('' = the stack file's), stack file ('' = none), number of warm renders.
@@ -163,18 +160,6 @@ IMPORTS = (("pulumi", ""), ("pulumi_fly_machines", ""), ("pulumi_fly_machines.ap
            ("pulumi_random", "after"))
 
 
-def measure(cmd: list[str], out: Path) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS MiB) of one fresh process; its stdout goes to `out`."""
-    with open(out, "wb") as sink:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's
-        elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    errors = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {errors.strip()[-600:]}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def target(token: str, tmp: Path) -> dict:
@@ -207,29 +192,6 @@ def floor_spec(render_json: Path, spec: Path) -> list[dict]:
     return resources
 
 
-def largest() -> str:
-    """Every @fly token rendered once in one child process; the one with the most resources."""
-    code = ("import json\nfrom reactor_infra.render import render\nfrom reactor_infra.settings import load_settings\n"
-            "from reactor_infra.token import Platform, valid_topologies\nfrom tests.renders import default_settings\n"
-            "counts = {}\nfor t in valid_topologies(Platform('fly')):\n    s = default_settings(t.token)\n"
-            "    counts[t.token] = len(render(t.token, load_settings(s) if s else None).resources)\n"
-            "print(json.dumps(counts))")
-    counts = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                       env=ENV, cwd=ROOT).stdout)
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    print(f"largest @fly renders of {len(counts)}: " + ", ".join(f"{t} {n}" for t, n in ranked[:5]))
-    return ranked[0][0]
-
-
-def median(samples: list[tuple[float, float, float]], field: int) -> float:
-    return statistics.median(s[field] for s in samples)
-
-
-def child_json(cmd: list[str]) -> dict:
-    done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[:2] + cmd[3:])} failed ({done.returncode}): {done.stderr.strip()[-600:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def bench(t: dict, runs: int, tmp: Path) -> dict:
@@ -371,7 +333,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="import share and a cProfile of the first token")
     args = parser.parse_args()
     print(f"cpu cores: {os.cpu_count()}; load average at the start: {os.getloadavg()[0]:.1f}")
-    tokens = list(args.tokens) or [DEFAULT_TOKENS[0], largest() if args.largest else DEFAULT_TOKENS[1]]
+    tokens = list(args.tokens) or [DEFAULT_TOKENS[0], largest('fly') if args.largest else DEFAULT_TOKENS[1]]
     with tempfile.TemporaryDirectory(prefix="bench-fly-") as name:
         tmp = Path(name)
         rows = []
