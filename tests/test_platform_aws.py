@@ -470,7 +470,7 @@ def test_boot_scripts_are_valid_shell(token, tmp_path):
 
 def test_fetch_secrets_writes_0600_env_files_from_ssm(tmp_path):
     """Run the boot step against a fake `aws` that answers by parameter name."""
-    from reactor_infra import compose
+    from reactor_infra import compose, node_boot
     from reactor_infra.reactor_toml import default_endpoints
     from reactor_infra_aws import userdata
     from reactor_infra_aws.naming import parameter_name
@@ -479,9 +479,9 @@ def test_fetch_secrets_writes_0600_env_files_from_ssm(tmp_path):
     plan = build_plan(parse("O2@aws"))
     names = {s.name: parameter_name(plan, s.name) for s in plan.secrets if s.generator != "init" or s.env}
     ep = default_endpoints(plan)
-    files = userdata.NodeFiles(ep, ep.base_domain, names, PLACEHOLDER, None)
-    envs = compose.env_files(userdata.node_specs(plan, files))
-    script = userdata.fetch_secrets_script(plan, files, envs)
+    files = node_boot.NodeFiles(userdata.cloud(plan), ep, ep.base_domain, names, PLACEHOLDER)
+    envs = compose.env_files(node_boot.node_specs(plan, files))
+    script = node_boot.fetch_secrets_script(plan, files, envs)
     out = tmp_path / "run"
     (tmp_path / "bin").mkdir()
     fake = tmp_path / "bin" / "aws"
@@ -489,7 +489,7 @@ def test_fetch_secrets_writes_0600_env_files_from_ssm(tmp_path):
                     f'case $n in */openbao-token) echo {PLACEHOLDER};; *) echo "v-${{n##*/}}";; esac\n')
     fake.chmod(0o755)
     path = tmp_path / "fetch.sh"
-    path.write_text(script.replace(userdata.SECRETS_DIR, str(out)))
+    path.write_text(script.replace(node_boot.SECRETS_DIR, str(out)))
     env = {"PATH": f"{tmp_path / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     result = subprocess.run(["sh", str(path)], capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 0, result.stderr

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from reactor_infra import catalogue, late
+from reactor_infra import catalogue, late, node_boot
 from reactor_infra.addressing import machine_address, subnet_plan
 from reactor_infra.layout import FILE_SYSTEM, LOAD_BALANCER, DatabaseHosting, Plan, SecretGenerator, TlsTermination
 from reactor_infra.platforms import Deployment
@@ -203,12 +203,12 @@ class Recipe:
     def _machine_tier(self, tier, address: Address | None):
         plan, extras, primary = self.plan, self.extras, self.regions[0]
         network = primary.network
-        files = userdata.NodeFiles(
+        seal = userdata.seal_config(plan, primary.keys.seal_alias)
+        files = node_boot.NodeFiles(
+            cloud=userdata.cloud(plan, primary.keys.data_alias),
             endpoints=places.endpoints(plan), site_address=places.site_address(plan),
-            parameters=dict(self.secrets.names), placeholder=PLACEHOLDER,
-            seal_alias=primary.keys.seal_alias, data_key_alias=primary.keys.data_alias, services=tier.services)
-        seal = userdata.seal_config(plan, files)
-        initialises = userdata.bootstraps_openbao(plan, tier.services)
+            secret_names=dict(self.secrets.names), placeholder=PLACEHOLDER, seal=seal, services=tier.services)
+        initialises = node_boot.bootstraps_openbao(plan, tier.services)
         fs = self.files.get(primary.name)
         shared = {}  # Caddy's certificates, shared by the tier's machines (late: the ids exist later)
         if fs is not None and any(link.source == tier.name and link.target == FILE_SYSTEM for link in plan.links):
@@ -223,10 +223,10 @@ class Recipe:
             if self.multi:
                 node_files = _replace(files, placement=places.machine_placement(plan, tier, i, seal),
                                       initialises_openbao=initialises and i == 0)
-            specs = userdata.node_specs(plan, node_files)
+            specs = node_boot.node_specs(plan, node_files)
             used |= {name for spec in specs.values() for name in spec.secrets()}
             user_data.append(pulumi.Output.all(primary.late).apply(
-                lambda v, f=node_files: late.bind(userdata.cloud_config(plan, f, v[0]), v[0])))
+                lambda v, f=node_files: late.bind(node_boot.cloud_config(plan, f, v[0]), v[0])))
         init = [s.name for s in plan.secrets if s.generator is SecretGenerator.INIT]
         if initialises:
             used |= set(init)
@@ -248,7 +248,7 @@ class Recipe:
             key_name=extras.key_name, public_address=address.allocation_id if address else None,
             file_system_arn=fs.file_system.arn if shared else None,
             access_point_arns=[fs.access_points[v].arn for v in shared],
-            containers_need_identity=userdata.needs_cloud_identity(plan, tier.services),
+            containers_need_identity=node_boot.needs_cloud_identity(plan, tier.services),
             # the role reads its parameters at boot; the shared volumes' mount targets must answer
             depends_on=[self.secrets, primary.keys, *([fs] if shared else [])]), primary.opts)
 
@@ -395,7 +395,7 @@ class Recipe:
         return Deployment(public_url=public_url, reactor_toml=reactor_toml, endpoints=endpoints)
 
 
-def _replace(files: userdata.NodeFiles, **changes) -> userdata.NodeFiles:
+def _replace(files: node_boot.NodeFiles, **changes) -> node_boot.NodeFiles:
     from dataclasses import replace
 
     return replace(files, **changes)
