@@ -38,6 +38,13 @@ def subnet_plan(cidr: str, zones: int) -> SubnetPlan:
                       private=tuple(str(q) for q in quarters[1:1 + zones]))
 
 
+def range_after(cidr: str, index: int) -> str:
+    """The `index`-th range of `cidr`'s size after it (0: itself): a second region's network
+    that never overlaps the first (`10.42.0.0/16` -> `10.43.0.0/16`)."""
+    net = ipaddress.IPv4Network(cidr)
+    return str(ipaddress.IPv4Network((int(net.network_address) + index * net.num_addresses, net.prefixlen)))
+
+
 def zone_of(replica: int, zones: int) -> int:
     """The zone a tier's replica lives in: spread in turn over the tier's zones."""
     return replica % max(zones, 1)

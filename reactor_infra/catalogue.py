@@ -147,8 +147,17 @@ def image(plan: Plan, service: Service) -> str:
     return images.resolve(plan, service)
 
 
+def dns_challenge(plan: Plan):
+    """The platform's DNS-01 way to the tenants' wildcard certificate (edition C with a domain)."""
+    return plan.traits.dns_challenge if plan.policy.multi_tenant and plan.settings.domain else None
+
+
 def cloud_identity(plan: Plan, service: Service) -> bool:
-    """Whether a service needs the node's cloud identity at start: OpenBao with a KMS seal."""
+    """Whether a service needs the machine's cloud identity: OpenBao with a KMS seal, Caddy where
+    its DNS-01 module signs in as the machine (googleclouddns)."""
+    if service is S.CADDY:
+        challenge = dns_challenge(plan)
+        return challenge is not None and challenge.machine_identity
     return service is S.OPENBAO and plan.vault_seal is not None and plan.vault_seal.automatic
 
 
@@ -193,6 +202,13 @@ def _admin_forwarder(at: Placement) -> Sidecar:
     return Sidecar("admin", ("socat", listen, f"TCP:{LOOPBACK}:{REACTOR}"), listens=ADMIN_PORT, publish=ADMIN_PORT)
 
 
+def _object_store_env(plan: Plan) -> dict[str, str]:
+    """What reactor-server's S3 client needs with the platform's store (GCS: checksums only when
+    required), when the plan stores blobs there."""
+    store = plan.traits.object_store
+    return dict(store.env) if store is not None and plan.storage is StorageBackend.S3 else {}
+
+
 def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
     env = dict(runtime_env(plan, at.endpoints))
     secret_env = {var: src if "${" in src else f"${{{src}}}" for var, src in env.items()}
@@ -210,7 +226,7 @@ def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
         working_dir=REACTOR_WORKDIR, listens=(REACTOR,),
         # in a container it listens on its own interfaces; what reaches it is decided by the
         # networks it joins and the ports the platform publishes (127.0.0.1 only at size 1)
-        env={"REACTOR_SERVER__BIND": f"{any_host(plan)}:{REACTOR}", **vault_ca},
+        env={"REACTOR_SERVER__BIND": f"{any_host(plan)}:{REACTOR}", **vault_ca, **_object_store_env(plan)},
         secret_env=secret_env,
         mounts=(Mount("data", f"{REACTOR_WORKDIR}/.reactor", IMAGE_USERS[S.REACTOR_SERVER]),) if keeps_files else (),
         files=(ConfigFile(f"{REACTOR_WORKDIR}/Reactor.toml", render_reactor_toml(plan, at.endpoints)),
@@ -311,13 +327,14 @@ def nats(plan: Plan, at: Placement) -> ServiceSpec:
 
 def caddy(plan: Plan, at: Placement) -> ServiceSpec:
     gateway = S.GATEWAY_SERVER in plan.services
-    challenge = plan.traits.dns_challenge if plan.policy.multi_tenant and plan.settings.domain else None
+    challenge = dns_challenge(plan)
     caddyfile = templating.caddyfile(
         plan, site_address=at.site_address, upstreams=[f"{at.host(S.REACTOR_SERVER)}:{REACTOR}"],
         gateway=gateway, acme_email=plan.settings.acme_email,
         ask_url=f"http://{at.host(S.GATEWAY_SERVER)}:{GATEWAY_PORT}/ask" if gateway else "http://localhost:9000/ask",
         wildcard_dns=challenge.provider if challenge else None, internal_ca=not plan.settings.domain,
-        wildcard_dns_token_env=challenge.token_env if challenge else None)
+        wildcard_dns_token_env=challenge.token_env if challenge else None,
+        wildcard_dns_options=challenge.options if challenge else ())
     return ServiceSpec(
         service=S.CADDY, image=image(plan, S.CADDY), user=IMAGE_USERS[S.CADDY], listens=(HTTP, HTTPS),
         mounts=(Mount("data", "/data", IMAGE_USERS[S.CADDY]),  # certificates and the ACME account
@@ -325,6 +342,8 @@ def caddy(plan: Plan, at: Placement) -> ServiceSpec:
         files=(ConfigFile("/etc/caddy/Caddyfile", caddyfile),),
         # the DNS-01 credential the platform issued (it may only write the challenge records)
         secret_env={var: f"${{{name}}}" for var, name in (challenge.env if challenge else ())},
+        env={var: late.marker(value) for var, value in (challenge.late_env if challenge else ())},
+        cloud_identity=cloud_identity(plan, S.CADDY),
         health=Health(check=Probe(_sh(f"http://localhost:{CADDY_ADMIN}/config/"))),
         needs=(Need(S.REACTOR_SERVER),),
     )

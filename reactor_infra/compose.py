@@ -72,8 +72,19 @@ def _ready_waiter(spec: ServiceSpec) -> dict[str, Any]:
 
 def env_files(specs: Mapping[Service, ServiceSpec]) -> dict[str, dict[str, str]]:
     """Env file name -> variable -> template over plan secrets (`${name}`): what the platform
-    writes at boot into the secrets directory, one file per service with a secret environment."""
-    return {f"{s}.env": dict(sorted(spec.secret_env.items())) for s, spec in specs.items() if spec.secret_env}
+    writes at boot into the secrets directory, one file per service (and per prestart step) with
+    a secret environment."""
+    out = {f"{s}.env": dict(sorted(spec.secret_env.items())) for s, spec in specs.items() if spec.secret_env}
+    for s, spec in specs.items():
+        out |= {f"{s}-{p.name}.env": dict(sorted(p.secret_env.items())) for p in spec.prestart if p.secret_env}
+    return out
+
+
+PRESTART_DIR = "/prestart"  # where a prestart step finds its standard input
+
+
+def _prestart_input(service: Service, step) -> str:
+    return f"{service}-{step.name}.stdin"
 
 
 def config_files(specs: Mapping[Service, ServiceSpec]) -> dict[str, str]:
@@ -87,6 +98,9 @@ def config_files(specs: Mapping[Service, ServiceSpec]) -> dict[str, str]:
             if out.get(f.name, f.content) != f.content:
                 raise ValueError(f"two services want different files named {f.name}")
             out[f.name] = f.content
+        for step in spec.prestart:
+            if step.stdin is not None:
+                out[_prestart_input(spec.service, step)] = step.stdin
     return out
 
 
@@ -141,9 +155,32 @@ def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec]
             depends[str(need.service)] = {"condition": "service_started"}
         else:
             depends[str(need.service)] = {"condition": "service_healthy"}
+    for step in spec.prestart:  # one-shot, before each start (the managed database's roles)
+        depends[f"{spec.service}-{step.name}"] = {"condition": "service_completed_successfully"}
     if depends:
         svc["depends_on"] = depends
     svc["stop_grace_period"] = f"{spec.stop_grace_s}s"
+    return svc
+
+
+def _prestart(spec: ServiceSpec, step, secrets_dir: str) -> dict[str, Any]:
+    """A prestart step as a one-shot service: its command reads its script (a config file, no
+    secret inside) on standard input; the service's own files (a CA bundle) are mounted too."""
+    svc: dict[str, Any] = {"image": step.image, "restart": "no"}
+    command = list(step.command)
+    volumes = [f"./{f.name}:{f.path}:ro" for f in spec.files]
+    if step.stdin is not None:
+        name = _prestart_input(spec.service, step)
+        volumes.append(f"./{name}:{PRESTART_DIR}/{name}:ro")
+        # `$$`: a literal `$` in a compose file (compose interpolates `$`)
+        svc["entrypoint"] = ["/bin/sh", "-c", f'exec "$$@" < {PRESTART_DIR}/{name}', step.name]
+    svc["command"] = command
+    if step.env:
+        svc["environment"] = dict(sorted(step.env.items()))
+    if step.secret_env:
+        svc["env_file"] = [f"{secrets_dir}/{spec.service}-{step.name}.env"]
+    if volumes:
+        svc["volumes"] = volumes
     return svc
 
 
@@ -168,6 +205,8 @@ def compose_yaml(plan: Plan, specs: Mapping[Service, ServiceSpec], *, secrets_di
             services[f"{service}-ready"] = _ready_waiter(spec)
         for car in spec.sidecars:
             services[f"{service}-{car.name}"] = _sidecar(spec, car)
+        for step in spec.prestart:
+            services[f"{service}-{step.name}"] = _prestart(spec, step, secrets_dir)
     volumes = sorted({f"{s.service}-{m.role}" for s in specs.values() for m in s.mounts} - set(host_paths))
     header = [f"compose.yaml for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
               f"Secrets come from env files in {secrets_dir}, written at boot; none is in this file:"]

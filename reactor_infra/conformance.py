@@ -22,7 +22,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 from .graph import Resource, ResourceGraph
 from .layout import INTERNET, LOAD_BALANCER, VAULT_ROUTER, Plan
@@ -123,6 +124,27 @@ def generated_values(graph: ResourceGraph) -> list[str]:
     return [v for v in values if len(v) >= 8]
 
 
+def named(graph: ResourceGraph, name_inputs: dict[str, str], not_ours: frozenset[str]) -> Iterator[tuple[Resource, Any]]:
+    """Every real object the platform named, with the input that holds its name (`name` unless
+    `name_inputs` says otherwise): providers and `not_ours` types (DNS records) left out."""
+    for r in graph.resources:
+        if r.custom and not r.type.startswith("pulumi:providers:") and r.type not in not_ours:
+            yield r, r.inputs.get(name_inputs.get(r.type, "name"))
+
+
+def compose_services(user_data: object) -> dict[str, Any]:
+    """The services of the compose file a machine's `#cloud-config` writes (empty if none)."""
+    import yaml
+
+    if not isinstance(user_data, str) or not user_data.startswith("#cloud-config"):
+        return {}
+    doc = yaml.safe_load(user_data) or {}
+    for f in doc.get("write_files", []):
+        if f.get("path", "").endswith("/compose.yaml"):
+            return (yaml.safe_load(f.get("content", "")) or {}).get("services", {})
+    return {}
+
+
 def views(graph: ResourceGraph) -> dict[str, str]:
     return {"json": graph.to_json(), "tree": graph.tree(), "mermaid": graph.mermaid()}
 
@@ -141,9 +163,9 @@ def problems(plan: Plan, graph: ResourceGraph, readings: Readings) -> list[str]:
     if not readings.egress_unrestricted:
         out += [f"egress the plan does not allow: {x}" for x in sorted(got_out - want_out)]
         out += [f"egress the plan allows is missing: {x}" for x in sorted(want_out - got_out)]
-    api = plan.traits.platform_api_port
+    allowed = {plan.traits.platform_api_port, plan.traits.package_mirror_port} - {None}
     out += [f"egress to the world on :{port} from {tier}, beyond the platform's API port"
-            for tier, port in sorted(readings.world_egress(graph), key=repr) if port != api]
+            for tier, port in sorted(readings.world_egress(graph), key=repr) if port not in allowed]
     for r in readings.stateful(graph):
         if r.protect != plan.policy.protect:
             out.append(f"stateful {r.type} {r.name}: protect={r.protect}, edition wants {plan.policy.protect}")

@@ -157,6 +157,10 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
     if api and plan.topology.size >= 2:
         links.append(f"outbound: tiers that do not call out may still open :{api} to the platform's own APIs "
                      "(secret store, image registry, logs, operators' sessions)")
+    mirror = plan.traits.package_mirror_port
+    if mirror and plan.topology.size >= 2:
+        links.append(f"outbound: every machine may open :{mirror} to its image's package mirror (plain HTTP; "
+                     "packages are verified by their signatures)")
     secrets = [f"{s.name} ({s.generator}) — {s.purpose}" for s in plan.secrets]
     return [
         (f"{topo.token}: {describe_token(topo)}", [

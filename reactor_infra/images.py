@@ -37,7 +37,8 @@ CADDY_VERSION = "2.11"
 CADDY_UPSTREAM = f"caddy:{CADDY_VERSION}"  # the stock image, for every edition but C
 # (build arg, module, version): route53 >= v1.6 speaks libdns 1.0, which Caddy >= 2.10 needs
 CADDY_DNS_MODULES = (("CADDY_DNS_ROUTE53", "route53", "v1.6.2"),
-                     ("CADDY_DNS_CLOUDFLARE", "cloudflare", "v0.2.4"))
+                     ("CADDY_DNS_CLOUDFLARE", "cloudflare", "v0.2.4"),
+                     ("CADDY_DNS_GOOGLECLOUDDNS", "googleclouddns", "v1.1.0"))
 
 # Where the Dockerfiles are: an installed wheel carries them inside the package, a checkout
 # reads the repository's images/ directory.

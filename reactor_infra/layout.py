@@ -46,12 +46,17 @@ class Outside(StrEnum):
     LOAD_BALANCER = "load-balancer"  # the platform's load balancer in front of the ingress tier
     VAULT_ROUTER = "vault-router"  # an internal load balancer passing only to the active OpenBao node
     FILE_SYSTEM = "file-system"  # the platform's network file system (container tiers' files)
+    # an internal load balancer in front of an autoscaled pool that has no fixed addresses
+    POOL_ROUTER = "pool-router"
+    OPERATORS = "operators"  # the platform's access proxy operators' sessions come through (IAP)
 
 
 INTERNET = Outside.INTERNET
 LOAD_BALANCER = Outside.LOAD_BALANCER
 VAULT_ROUTER = Outside.VAULT_ROUTER
 FILE_SYSTEM = Outside.FILE_SYSTEM
+POOL_ROUTER = Outside.POOL_ROUTER
+OPERATORS = Outside.OPERATORS
 NFS = 2049
 LinkEnd = Tier | Outside
 

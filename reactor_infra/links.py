@@ -13,6 +13,8 @@ from .layout import (
     HTTPS,
     INTERNET,
     FILE_SYSTEM,
+    OPERATORS,
+    POOL_ROUTER,
     LOAD_BALANCER,
     NATS_CLIENT,
     NFS,
@@ -84,6 +86,10 @@ def flows_and_links(tiers: list[TierPlan], ingress: Ingress, pooler: Pooler | No
             add(None, S.CADDY, HTTP, "HTTP passthrough to Caddy", source_end=LOAD_BALANCER)
     if S.CADDY in tier_of:
         add(S.CADDY, S.REACTOR_SERVER, REACTOR, "reactor-server HTTP from the gateway")
+        app = tier_of[S.REACTOR_SERVER]
+        if traits.pool_router and app.replicas.autoscaled and app.name != ingress.tier:
+            add(None, S.REACTOR_SERVER, REACTOR, "health checks of the internal load balancer in front of the "
+                "autoscaled app pool (it passes the gateway's connections through)", source_end=POOL_ROUTER)
     if S.GATEWAY_SERVER in tier_of:
         add(S.CADDY, S.GATEWAY_SERVER, GATEWAY_PORT, "on-demand TLS: Caddy asks gateway-server /ask")
     db_tier = next((t for t in tiers if t.name is Tier.DATABASE), None)
@@ -115,6 +121,11 @@ def flows_and_links(tiers: list[TierPlan], ingress: Ingress, pooler: Pooler | No
     if S.NATS in tier_of:
         add(S.REACTOR_SERVER, S.NATS, NATS_CLIENT, "realtime and pubsub (NATS clients)")
         add(S.NATS, S.NATS, NATS_ROUTES, "NATS cluster routes")
+    if traits.operator_port is not None:
+        for t in tiers:
+            if t.services:
+                add(None, None, traits.operator_port, "operators' sessions through the platform's access proxy",
+                    source_end=OPERATORS, target_end=t.name)
     for t in tiers:
         if t.name in files:
             add(None, None, NFS, f"{t.name}'s files on the network file system (NFS)", source_end=t.name,

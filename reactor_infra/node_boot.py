@@ -136,6 +136,7 @@ def fetch_secrets_script(plan: Plan, files: NodeFiles, envs: Mapping[str, Mappin
     if unknown:
         raise ValueError(f"secrets {unknown} are not in the platform's secret store")
     optional = {s.name for s in plan.secrets if s.generator is SecretGenerator.INIT}
+    waits = any(r in optional for vals in envs.values() for v in vals.values() for r in _REF.findall(v))
     var_of = {s: _var(s) for s in used}
     lines = [
         "#!/bin/sh",
@@ -153,7 +154,8 @@ def fetch_secrets_script(plan: Plan, files: NodeFiles, envs: Mapping[str, Mappin
         "    sleep 5",
         "  done",
         "}",
-        f"placeholder={shlex.quote(files.placeholder)}",
+        # an `init` secret the first boot has not set yet is skipped (only where one is used)
+        *([f"placeholder={shlex.quote(files.placeholder)}"] if waits else []),
     ]
     for secret in used:
         lines.append(f"{var_of[secret]}=$(get {shlex.quote(files.secret_names[secret])})")

@@ -266,6 +266,7 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
     internal_tls = traits(topo.platform).internal_tls and topo.size >= 3
     operators_database = database.hosting is DatabaseHosting.MANAGED and traits(topo.platform).external_database
     secrets = (_secrets(vault, seal, pooler, has_nats, tiers, operators_database) + _challenge_secrets(topo, policy, ingress)
+               + _storage_secrets(topo, storage)
                + (_tls_secrets(tiers) if internal_tls else ()))
     zones = max(t.zones for t in tiers)
     if topo.size >= 3:
@@ -318,6 +319,17 @@ def _egress_services(seal: Seal | None) -> frozenset[Service]:
 G = SecretGenerator
 
 
+def _storage_secrets(topo: Topology, storage: StorageBackend) -> tuple[Secret, ...]:
+    """The access key pair of an object store that takes one (GCS HMAC keys): issued by the
+    platform for a service account that may use only the install's bucket."""
+    store = traits(topo.platform).object_store
+    if storage is not StorageBackend.S3 or store is None or not store.access_keys:
+        return ()
+    return (Secret("storage-access-key-id", G.PLATFORM, "object store access key id (HMAC)", "AWS_ACCESS_KEY_ID"),
+            Secret("storage-secret-access-key", G.PLATFORM, "object store secret access key (HMAC)",
+                   "AWS_SECRET_ACCESS_KEY"))
+
+
 def _challenge_secrets(topo: Topology, policy: Policy, ingress: Ingress) -> tuple[Secret, ...]:
     """Edition C serves tenants at {ref}.<domain>: a wildcard certificate by DNS-01, with a
     credential the platform issues that may only write the domain's challenge records. Only
@@ -361,6 +373,14 @@ def deployment_problems(plan: Plan) -> list[str]:
         problems.append(f"{where}: {plan.topology} uses the operator's Postgres from size 3; set it to "
                         "postgres://ADMIN@HOST:PORT/DB?sslmode=verify-full (a role with CREATEROLE and CREATEDB; "
                         "its password is a stack secret, see the platform's README)")
+    challenge = plan.traits.dns_challenge
+    extras = plan.settings.extras.get(plan.topology.platform.value) or {}
+    caddy_proves = plan.ingress.tls is TlsTermination.CADDY  # a load balancer's managed certificate needs no zone
+    if (plan.policy.multi_tenant and challenge and challenge.zone_setting and caddy_proves
+            and not extras.get(challenge.zone_setting)):
+        where = f"extras.{plan.topology.platform}.{challenge.zone_setting}"
+        problems.append(f"{where}: edition C proves *.<domain> by DNS-01 ({challenge.provider}) in the domain's "
+                        "DNS zone; set it to that zone's name")
     if plan.policy.multi_tenant and plan.traits.dns_challenge is None:
         problems.append(f"edition C needs wildcard certificates by DNS-01, which @{plan.topology.platform} "
                         "cannot issue yet")

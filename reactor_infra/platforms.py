@@ -101,7 +101,8 @@ class Platform(ABC):
                 if e["type"] == "extra_forbidden":
                     problems.append(f"unknown key 'extras.{self.name}.{key}'; allowed: {allowed}")
                 else:
-                    problems.append(f"extras.{self.name}.{key}: {e['msg'].removeprefix('Value error, ')}")
+                    where = f"extras.{self.name}.{key}" if key else f"extras.{self.name}"
+                    problems.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
             raise SettingsError("stack settings", problems) from None
 
     @abstractmethod
@@ -133,6 +134,28 @@ class Platform(ABC):
         """How to read this platform's renders for the conformance suite
         (a `reactor_infra.conformance.Readings`)."""
         raise NotImplementedError(f"platform {self.name} has no conformance readings")
+
+
+class RecipePlatform(Platform):
+    """A platform whose `deploy` is a recipe over the Plan's regions and tiers and whose offline
+    answers live in one module: `recipe(plan, extras).run()` makes the resources and returns
+    the Deployment; `mocks.resource_state` / `mocks.call_result` answer the mock engine."""
+
+    # a cloud ladder builds every size and modifier the token grammar allows on a cloud
+    sizes: ClassVar[frozenset[int]] = frozenset({2, 3, 4, 5, 6, 10})
+    modifiers: ClassVar[frozenset[Modifier]] = frozenset({Modifier.HA, Modifier.MR, Modifier.AS})
+    recipe: ClassVar[Any]  # the Recipe class: Recipe(plan, extras).run() -> Deployment
+    mocks: ClassVar[Any]  # the module: resource_state(typ, name, inputs, region), call_result(token, args, region)
+
+    def deploy(self, plan: Plan) -> Deployment:
+        return self.recipe(plan, self.extras(plan)).run()
+
+    def mock_resource(self, typ, name, inputs, region):
+        return self.mocks.resource_state(typ, name, inputs, region)
+
+    def mock_call(self, token, args, region):
+        answer = getattr(self.mocks, "call_result", None)
+        return answer(token, args, region) if answer else None
 
 
 def _package_for(name: str) -> str:

@@ -14,17 +14,18 @@ Addresses come from `Endpoints`: a platform fills them in after creating its res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import tomlkit
 from tomlkit.items import Table
 
-from . import naming
+from . import late, naming
 from .layout import (
     NATS_CLIENT,
     POSTGRES_PORT,
     REACTOR,
     VAULT_API,
+    DatabaseHosting,
     Plan,
     Service,
     StorageBackend,
@@ -84,7 +85,7 @@ def _host(plan: Plan, service: Service, index: int | None = None) -> str:
     tier = plan.tier_of(service)
     assert tier is not None, f"{service} is not in the plan"
     name = tier.name.value if index is None else f"{tier.name.value}-{index}"
-    return f"{name}.internal"
+    return f"{name}.{plan.traits.private_domain}"
 
 
 def _public_host(plan: Plan) -> str:
@@ -126,7 +127,7 @@ def default_endpoints(plan: Plan) -> Endpoints:
         public_url=public,
         base_domain=_public_host(plan),
         backend_target=f"{_host(plan, Service.REACTOR_SERVER)}:{REACTOR}",
-        database_host=_host(plan, Service.POSTGRES) if size <= 2 else "database.internal",
+        database_host=_host(plan, Service.POSTGRES) if size <= 2 else f"database.{plan.traits.private_domain}",
         pooler_host=_host(plan, Service(pooler.kind)) if pooler else None,
         pooler_port=pooler.port if pooler else None,
         openbao_address=(f"{'https' if plan.internal_tls else 'http'}://{_host(plan, Service.OPENBAO)}:{VAULT_API}"
@@ -134,6 +135,19 @@ def default_endpoints(plan: Plan) -> Endpoints:
         nats_servers=_nats_servers(plan),
         s3_bucket=bucket, s3_region=region, s3_endpoint=endpoint,
     )
+
+
+def late_endpoints(plan: Plan, public_host: str, database_host: str, **changes: str) -> Endpoints:
+    """A cloud's endpoints before its resources exist: the private names, and late markers
+    (`late.marker`) for the public host when there is no domain (the load balancer's or the
+    node's address) and for the database's address when it is managed; `changes` on top."""
+    ep = default_endpoints(plan)
+    if not plan.settings.domain:
+        host = late.marker(public_host)
+        changes = {"public_url": f"https://{host}", "base_domain": host, **changes}
+    if plan.database.hosting is DatabaseHosting.MANAGED:
+        changes = {"database_host": late.marker(database_host), **changes}
+    return replace(ep, **changes)
 
 
 # --- the environment the process needs --------------------------------------------------------

@@ -114,7 +114,8 @@ def _upstream(address: str) -> str:
 def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: bool,
               acme_email: str | None = None, ask_url: str = f"http://localhost:{GATEWAY_PORT}/ask",
               wildcard_dns: str | None = None, internal_ca: bool = False,
-              wildcard_dns_token_env: str | None = None) -> str:
+              wildcard_dns_token_env: str | None = None,
+              wildcard_dns_options: Sequence[tuple[str, str]] = ()) -> str:
     """The Caddyfile of the ingress: TLS, reverse proxy to reactor-server, admin paths blocked.
 
     `site_address` decides how TLS behaves (Caddy's automatic HTTPS):
@@ -130,6 +131,8 @@ def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: b
     /ask) and, for a domain site, a catch-all `https://` site for tenant and custom domains.
     `wildcard_dns_token_env`: the variable holding the DNS module's token where the module takes
     it as an argument (cloudflare: `dns cloudflare {env.CF_API_TOKEN}`).
+    `wildcard_dns_options`: the module's block, subdirective -> the variable holding its value
+    (googleclouddns: `gcp_project {env.GCP_PROJECT}`).
     `wildcard_dns` (a caddy-dns provider, e.g. `route53`): a `*.<site>` site whose wildcard
     certificate is proved by DNS-01 (tenant hosts `{ref}.<domain>`; the provider's credentials
     come from Caddy's environment); the Caddy build must carry that module.
@@ -160,6 +163,8 @@ def caddyfile(plan: Plan, *, site_address: str, upstreams: list[str], gateway: b
         # variable when it loads the file; the value is never written here
         wildcard_dns_arg=f"{{env.{_token(wildcard_dns_token_env, 'wildcard_dns_token_env')}}}"
         if wildcard_dns_token_env else None,
+        wildcard_dns_options=[(_token(k, "wildcard_dns_options"), f"{{env.{_token(v, 'wildcard_dns_options')}}}")
+                              for k, v in wildcard_dns_options],
         # an IP or localhost gets the internal CA anyway (Caddy's automatic HTTPS)
         internal_ca=internal_ca and not plain_http and not _is_ip(site) and site != "localhost",
     )

@@ -38,6 +38,16 @@ editing the Plan's logic, Reactor.toml's endpoints or the settings checks. No Pu
   its proxy are rules (`explain` says so).
 - `external_database`: the managed database is the operator's (a URL in the stack settings):
   its admin password is theirs to give (a PLATFORM secret), never generated.
+- `operator_port`: operators reach every machine on this port through the platform's access
+  proxy (GCP: SSH through IAP TCP forwarding, signed in with OS Login): a link from `operators`
+  to every tier; None: no inbound port (AWS's Session Manager needs none).
+- `pool_router`: an autoscaled app pool (no fixed addresses) that the gateway calls sits behind
+  an internal pass-through load balancer; its health checks are a link from `pool-router`.
+- `package_mirror_port`: every machine also reaches the image's package mirror on this port
+  (Ubuntu's archive is plain HTTP on 80; apt verifies its signatures); None: the mirror is
+  behind the platform's API port (AL2023's repositories on S3 over 443).
+- `private_domain`: the domain of the install's private names (`nats-0.internal`); GCP's
+  `reactor.internal` (a private zone named `internal.` would hide `metadata.google.internal`).
 - `min_zones`: the fewest zones a multi-machine network must span (an AWS load balancer and an
   RDS subnet group each need subnets in two zones).
 - `regions`: every region name the platform has (a static list: validation never calls out);
@@ -56,6 +66,11 @@ from .token import Platform
 class ObjectStore:
     endpoint: str | None  # None: the provider's default (AWS S3)
     region: str | None  # None: the install's primary region
+    # the store takes an access key pair the platform issues (GCS HMAC keys), not the machine's
+    # identity: two PLATFORM secrets reach reactor-server as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+    access_keys: bool = False
+    # plain variables reactor-server's S3 client needs with this store
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +83,16 @@ class DnsChallenge:
     # the variable the Caddyfile passes to the module as its token (cloudflare takes it as an
     # argument); None: the module reads its variables itself (route53)
     token_env: str | None = None
+    # subdirectives of the module's block -> the variable of Caddy's environment that holds each
+    # (googleclouddns: gcp_project)
+    options: tuple[tuple[str, str], ...] = ()
+    # plain variables of Caddy's environment -> the late value the platform binds (the project id)
+    late_env: tuple[tuple[str, str], ...] = ()
+    # the module signs in with the machine's own identity (its metadata server): Caddy may reach it
+    machine_identity: bool = False
+    # the platform's stack setting (`extras.<platform>.<key>`) naming the DNS zone the challenge
+    # writes to, required for edition C; None: nothing to name
+    zone_setting: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +118,10 @@ class PlatformTraits:
     external_database: bool = False
     link_rules: bool = True
     external_probes: bool = False
+    operator_port: int | None = None
+    pool_router: bool = False
+    private_domain: str = "internal"
+    package_mirror_port: int | None = None
 
 
 # AWS commercial, GovCloud and China partitions (2026).
@@ -157,9 +186,20 @@ TRAITS: dict[Platform, PlatformTraits] = {
                                                ("AWS_SECRET_ACCESS_KEY", "dns-challenge-secret")))),
     Platform.GCP: PlatformTraits(
         one_host=False, managed_database=True, kms_seal="gcpckms",
-        object_store=ObjectStore(endpoint="https://storage.googleapis.com", region="auto"),  # XML API, HMAC keys
+        # Cloud Storage's XML API with HMAC keys; AWS SDKs since 2025 send CRC32 checksums GCS
+        # rejects (SignatureDoesNotMatch) unless only computed when an operation requires one
+        object_store=ObjectStore(endpoint="https://storage.googleapis.com", region="auto", access_keys=True,
+                                 env=(("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required"),
+                                      ("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required"))),
         bind_host="0.0.0.0", default_regions=("us-central1", "us-east1"), regions=GCP_REGIONS,
-        private_machines=True),
+        # every tier is Compute Engine machines running its compose project (README: why not Cloud Run)
+        private_machines=True, network_files=True, vault_router=True, platform_api_port=443,
+        internal_tls=True, operator_port=22, pool_router=True, private_domain="reactor.internal",
+        package_mirror_port=80,
+        # Cloud DNS, with the edge machines' own service account (no key to leak)
+        dns_challenge=DnsChallenge("googleclouddns", (), options=(("gcp_project", "GCP_PROJECT"),),
+                                   late_env=(("GCP_PROJECT", "project"),), machine_identity=True,
+                                   zone_setting="dns_zone")),
     Platform.AZURE: PlatformTraits(
         one_host=False, managed_database=True, kms_seal="azurekeyvault", object_store=None,
         bind_host="0.0.0.0", default_regions=("eastus", "westus2"), regions=AZURE_REGIONS,

@@ -90,8 +90,12 @@ def node_view(token: str) -> dict[Service, dict]:
             # Fly's HTTP check, as the same GET from inside (a TCP check has no URL)
             "health": ["wget", "-q", "-O", "/dev/null", f"http://localhost:{probe['port']}{probe['path']}"]
             if probe.get("type") == "http" else []})
-    for instance in graph.find("aws:ec2/instance:Instance"):  # every machine's compose project
-        files = {f["path"]: f["content"] for f in yaml.safe_load(instance.inputs["userData"])["write_files"]}
+    user_data = [i.inputs["userData"] for i in graph.find("aws:ec2/instance:Instance")]
+    user_data += [m.inputs["metadata"]["user-data"] for t in ("gcp:compute/instance:Instance",
+                                                           "gcp:compute/instanceTemplate:InstanceTemplate")
+                  for m in graph.find(t)]
+    for data in user_data:  # every machine's compose project
+        files = {f["path"]: f["content"] for f in yaml.safe_load(data)["write_files"]}
         compose = yaml.safe_load(files["/opt/reactor/compose.yaml"])
         for name, svc in compose["services"].items():
             if name not in {s.value for s in S}:
@@ -166,7 +170,7 @@ def openbao_lab(token: str, root: Path, *, owner: str | None = None):
     """(config path, api port, env) for the rendered openbao.hcl, in `root`: the raft directory
     is the rendered mount, created as Docker creates a fresh volume there (owned by `owner`, the
     image directory's owner by default); ports move to free loopback ones; an automatic seal is
-    played by `static` (awskms cannot be reached offline)."""
+    played by `static` (a cloud KMS cannot be reached offline)."""
     view = node_view(token)[S.OPENBAO]
     path, hcl = next((p, t) for p, t in view["files"].items() if p.endswith(".hcl"))
     assert path.startswith("/openbao/config/"), "the image's entrypoint reads /openbao/config"
@@ -192,12 +196,12 @@ def openbao_lab(token: str, root: Path, *, owner: str | None = None):
         local = _free_port()
         hcl = hcl.replace(f'"{LOOPBACK}:{catalogue.LOCAL_VAULT}"', f'"{LOOPBACK}:{local}"')
         ports = {8200: api, catalogue.LOCAL_VAULT: local}
-    if 'seal "awskms"' in hcl:
+    if re.search(r'seal "(awskms|gcpckms|azurekeyvault)"', hcl):
         key = root / "seal.key"
         key.write_bytes(os.urandom(32))
         os.chown(key, int(uid), int(gid))
         key.chmod(0o600)
-        hcl = re.sub(r'seal "awskms" \{.*?\n\}', f'seal "static" {{\n  current_key_id = "lab"\n'
+        hcl = re.sub(r'seal "(awskms|gcpckms|azurekeyvault)" \{.*?\n\}', f'seal "static" {{\n  current_key_id = "lab"\n'
                                                   f'  current_key = "file://{key}"\n}}', hcl, flags=re.S)
     config_dir = root / "openbao" / "config"
     config_dir.mkdir(parents=True)

@@ -11,6 +11,8 @@ from reactor_infra.errors import SettingsError
 from reactor_infra.layout import (
     INTERNET,
     FILE_SYSTEM,
+    OPERATORS,
+    POOL_ROUTER,
     LOAD_BALANCER,
     VAULT_ROUTER,
     DatabaseHosting,
@@ -49,9 +51,14 @@ def _every_plan_is_sound(topo):
     assert sum(Service.REACTOR_SERVER in t.services for t in plan.tiers) == 1
     tier_names = {t.name.value for t in plan.tiers}
     for link in plan.links:
-        assert link.source in tier_names | {INTERNET, LOAD_BALANCER, VAULT_ROUTER}
+        assert link.source in tier_names | {INTERNET, LOAD_BALANCER, VAULT_ROUTER, POOL_ROUTER, OPERATORS}
         assert link.target in tier_names | {LOAD_BALANCER, VAULT_ROUTER, FILE_SYSTEM}
         assert link.target != INTERNET
+        if link.source == OPERATORS:  # the platform's access proxy, to machines only, on its one port
+            assert link.port == plan.traits.operator_port and plan.tier(link.target).services
+        if link.source == POOL_ROUTER:  # only in front of an autoscaled app pool the gateway calls
+            assert plan.traits.pool_router and plan.tier(link.target).replicas.autoscaled
+            assert link.target != plan.ingress.tier
         if VAULT_ROUTER in (link.source, link.target):  # only in front of a clustered OpenBao
             assert plan.traits.vault_router and plan.tier_of(Service.OPENBAO).replicas.max > 1
         if link.target == FILE_SYSTEM:  # container tiers' files, and certificates shared by several Caddys

@@ -13,11 +13,8 @@ kind, and a KMS alias or an ECS service per region).
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import yaml
-
-from reactor_infra.conformance import WORLD, Granularity, Readings, Rule
+from reactor_infra.conformance import WORLD, Granularity, Readings, Rule, compose_services, named
 from reactor_infra.graph import Resource, ResourceGraph
 
 from .firewall import SOURCE_TAG
@@ -80,7 +77,7 @@ class AwsReadings(Readings):
     def health_checked(self, graph: ResourceGraph) -> set[str]:
         checked: set[str] = set()
         for instance in graph.find(INSTANCE):
-            for name, service in _compose_services(instance.inputs.get("userData")).items():
+            for name, service in compose_services(instance.inputs.get("userData")).items():
                 if service.get("healthcheck", {}).get("test"):
                     checked.add(name)
         for task in graph.find(TASK):
@@ -91,10 +88,7 @@ class AwsReadings(Readings):
 
     def physical_names(self, graph: ResourceGraph) -> list[str]:
         names = []
-        for r in graph.resources:
-            if not r.custom or r.type.startswith("pulumi:providers:") or r.type in NOT_OUR_NAMES:
-                continue
-            value = r.inputs.get(NAME_INPUTS.get(r.type, "name"))
+        for r, value in named(graph, NAME_INPUTS, NOT_OUR_NAMES):
             if not isinstance(value, str):
                 value = r.inputs.get("tags", {}).get("Name")
             if isinstance(value, str):
@@ -106,13 +100,3 @@ class AwsReadings(Readings):
 def _world_egress(graph: ResourceGraph) -> list[Resource]:
     return [r for r in graph.find(EGRESS) if (r.inputs.get("cidrIpv4") or r.inputs.get("cidrIpv6")) in ANYWHERE]
 
-
-def _compose_services(user_data: Any) -> dict[str, Any]:
-    """The services of the compose file the user data writes (empty if there is none)."""
-    if not isinstance(user_data, str) or not user_data.startswith("#cloud-config"):
-        return {}
-    doc = yaml.safe_load(user_data) or {}
-    for f in doc.get("write_files", []):
-        if f.get("path", "").endswith("/compose.yaml"):
-            return (yaml.safe_load(f.get("content", "")) or {}).get("services", {})
-    return {}

@@ -17,8 +17,8 @@ from dataclasses import replace
 
 from reactor_infra import compose, late, naming
 from reactor_infra.catalogue import Placement
-from reactor_infra.layout import DatabaseHosting, Plan, Service, Tier, TierPlan
-from reactor_infra.reactor_toml import Endpoints, default_endpoints
+from reactor_infra.layout import Plan, Service, Tier, TierPlan
+from reactor_infra.reactor_toml import Endpoints, late_endpoints
 
 S = Service
 MACHINE_TIERS = frozenset({Tier.NODE, Tier.INFRA, Tier.NATS, Tier.VAULT})
@@ -65,14 +65,7 @@ def hosts(plan: Plan) -> dict[Service, str]:
 def endpoints(plan: Plan) -> Endpoints:
     """Reactor.toml's addresses: the core's private names, the late public host without a
     domain, the late database host when the database is managed."""
-    ep = default_endpoints(plan)
-    changes: dict[str, str] = {}
-    if not plan.settings.domain:
-        host = late.marker(PUBLIC_HOST)
-        changes.update(public_url=f"https://{host}", base_domain=host)
-    if plan.database.hosting is DatabaseHosting.MANAGED:
-        changes["database_host"] = late.marker(DATABASE_HOST)
-    return replace(ep, **changes)
+    return late_endpoints(plan, PUBLIC_HOST, DATABASE_HOST)
 
 
 def replica_bucket(plan: Plan, region: str) -> str:

@@ -14,8 +14,7 @@ from typing import ClassVar
 
 from reactor_infra.catalogue import ADMIN_PORT
 from reactor_infra.layout import REACTOR, Plan, Service
-from reactor_infra.platforms import AdminAccess, Check, Deployment, Platform
-from reactor_infra.token import Modifier
+from reactor_infra.platforms import AdminAccess, Check, RecipePlatform
 
 from . import mocks
 from .cluster import cluster_name
@@ -25,23 +24,12 @@ from .service import service_name
 from .settings import AwsSettings
 
 
-class AwsPlatform(Platform):
+class AwsPlatform(RecipePlatform):
     name: ClassVar[str] = "aws"
     package: ClassVar[str] = "reactor-infra-aws"
-    sizes: ClassVar[frozenset[int]] = frozenset({2, 3, 4, 5, 6, 10})
-    modifiers: ClassVar[frozenset] = frozenset({Modifier.HA, Modifier.MR, Modifier.AS})
     settings_model: ClassVar[type[AwsSettings]] = AwsSettings
-
-    def deploy(self, plan: Plan) -> Deployment:
-        extras = self.extras(plan)
-        assert isinstance(extras, AwsSettings)
-        return Recipe(plan, extras).run()
-
-    def mock_resource(self, typ, name, inputs, region):
-        return mocks.resource_state(typ, name, inputs, region)
-
-    def mock_call(self, token, args, region):
-        return mocks.call_result(token, args, region)
+    recipe: ClassVar[type[Recipe]] = Recipe
+    mocks: ClassVar = mocks
 
     def doctor(self) -> list[Check]:
         return [_credentials()]

@@ -7,6 +7,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from reactor_infra.addressing import range_after
+
 # Amazon Linux 2023, x86_64: the public parameter AWS keeps pointing at its latest AMI. The
 # boot scripts expect it: dnf, the AWS CLI and the SSM agent come with it.
 AL2023_AMI = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -86,12 +88,9 @@ class AwsSettings(BaseModel):
 
     def vpc_cidr_in(self, index: int) -> str:
         """The VPC range of the install's `index`-th region (0 the primary)."""
-        if index == 0:
-            return self.vpc_cidr
-        if self.second_vpc_cidr:
+        if index and self.second_vpc_cidr:
             return self.second_vpc_cidr
-        net = ipaddress.IPv4Network(self.vpc_cidr)
-        return str(ipaddress.IPv4Network((int(net.network_address) + net.num_addresses, net.prefixlen)))
+        return range_after(self.vpc_cidr, index)
 
     def zones(self, region: str, count: int) -> list[str]:
         """`count` availability zones of a region: a, b, c (the first is `availability_zone` when

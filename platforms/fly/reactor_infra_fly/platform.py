@@ -13,28 +13,19 @@ from typing import ClassVar
 
 from reactor_infra.errors import UserError
 from reactor_infra.layout import REACTOR, Plan
-from reactor_infra.platforms import AdminAccess, Check, Deployment, Platform
-from reactor_infra.token import Modifier
+from reactor_infra.platforms import AdminAccess, Check, RecipePlatform
 
 from . import mocks, places
 from .recipe import Recipe
 from .settings import FlySettings
 
 
-class FlyPlatform(Platform):
+class FlyPlatform(RecipePlatform):
     name: ClassVar[str] = "fly"
     package: ClassVar[str] = "reactor-infra-fly"
-    sizes: ClassVar[frozenset[int]] = frozenset({2, 3, 4, 5, 6, 10})
-    modifiers: ClassVar[frozenset] = frozenset({Modifier.HA, Modifier.MR, Modifier.AS})
     settings_model: ClassVar[type[FlySettings]] = FlySettings
-
-    def deploy(self, plan: Plan) -> Deployment:
-        extras = self.extras(plan)
-        assert isinstance(extras, FlySettings)
-        return Recipe(plan, extras).run()
-
-    def mock_resource(self, typ, name, inputs, region):
-        return mocks.resource_state(typ, name, inputs, region)
+    recipe: ClassVar[type[Recipe]] = Recipe
+    mocks: ClassVar = mocks
 
     def conformance(self):
         from .conformance import FlyReadings
