@@ -194,11 +194,17 @@ def floor_spec(render_json: Path, spec: Path) -> list[dict]:
 
 
 
-def bench(t: dict, runs: int, tmp: Path) -> dict:
+def _kind(typ: str) -> str:
+    return typ.split(":")[-1]
+
+
+def bench(t: dict, runs: int, tmp: Path, floor_program: str = FLOOR, kind=_kind) -> dict:
+    """A token's fresh-process renders and floors in turn, and both in-process. `floor_program`:
+    the floor's Pulumi program (bench_aws's); `kind`: how the table names a resource type."""
     out, spec = tmp / "render.json", tmp / "floor-spec.json"
     measure(render_cmd(t), out)  # warm the file cache and .pyc files
     resources = floor_spec(out, spec)
-    floor_cmd = [sys.executable, "-c", FLOOR, str(spec), "1"]
+    floor_cmd = [sys.executable, "-c", floor_program, str(spec), "1"]
     measure(floor_cmd, tmp / "floor.out")
     render, floor = [], []
     for _ in range(runs):  # in turn, so that other load on the machine hits both alike
@@ -210,7 +216,7 @@ def bench(t: dict, runs: int, tmp: Path) -> dict:
     return {
         "token": t["token"], "cmd": render_cmd(t), "note": t["note"], "resources": len(resources),
         "custom": sum(r["custom"] for r in resources),
-        "by_type": collections.Counter(r["type"].split(":")[-1] for r in resources if r["custom"]),
+        "by_type": collections.Counter(kind(r["type"]) for r in resources if r["custom"]),
         "json_kib": out.stat().st_size / 1024,
         "render_s": median(render, 0), "render_cpu": median(render, 1), "render_rss": median(render, 2),
         "render_all": render,

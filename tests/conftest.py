@@ -5,7 +5,9 @@ import pytest
 
 # Modules whose tests walk one platform's whole matrix (every token, inside one test).
 MATRIX_MODULES = {"test_aws_ladder": "aws", "test_aws_policy": "aws", "test_aws_reactor_toml": "aws",
-                  "test_fly_ladder": "fly", "test_fly_api_types": "fly"}
+                  "test_fly_ladder": "fly", "test_fly_api_types": "fly",
+                  "test_gcp_ladder": "gcp", "test_gcp_policy": "gcp",
+                  "test_gcp_reactor_toml": "gcp"}
 
 
 def pytest_collection_modifyitems(items):

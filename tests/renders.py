@@ -22,10 +22,16 @@ C_DOMAIN = "api.example.com"
 FLY_DATABASE_URL = "postgres://reactor_admin@db.example.com:5432/postgres?sslmode=verify-full"
 
 
+# @gcp edition C proves *.<domain> by DNS-01 in the domain's Cloud DNS zone (its name)
+GCP_DNS_ZONE = "example-com"
+
+
 def default_settings(token: str) -> dict[str, Any] | None:
     settings: dict[str, Any] = {"domain": C_DOMAIN} if token.startswith("C") else {}
     if token.endswith("@fly") and not token[1:].startswith("2"):
         settings["extras"] = {"fly": {"database_url": FLY_DATABASE_URL}}
+    if token.endswith("@gcp") and token.startswith("C"):
+        settings["extras"] = {"gcp": {"dns_zone": GCP_DNS_ZONE}}
     return settings or None
 
 

@@ -14,7 +14,7 @@ from renders import default_settings, rendered, rendered_json
 from reactor_infra.token import Platform, valid_topologies
 
 ROOT = Path(__file__).parent / "snapshots"
-PLATFORMS = (Platform.AWS, Platform.FLY)
+PLATFORMS = (Platform.AWS, Platform.FLY, Platform.GCP)
 TOKENS = [(p, t.token) for p in PLATFORMS for t in valid_topologies(p)]
 
 
@@ -28,7 +28,8 @@ def test_render_matches_its_snapshot(platform, token):
     snapshots.check(token, rendered(token).stack, rendered_json(token), ROOT / platform.value)
 
 
-@pytest.mark.parametrize("token", ["E5+ha@aws", "C10+ha+mr+as@aws", "C6@fly", "E10+ha+mr@fly"])
+@pytest.mark.parametrize("token", ["E5+ha@aws", "C10+ha+mr+as@aws", "C6@fly", "E10+ha+mr@fly", "E5+ha@gcp",
+                                   "C10+ha+mr@gcp"])
 def test_renders_are_byte_identical_across_runs(token):
     from reactor_infra.render import render
     from reactor_infra.settings import load_settings
