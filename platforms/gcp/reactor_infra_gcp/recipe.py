@@ -110,9 +110,10 @@ class Recipe:
         cmk = plan.policy.customer_managed_keys
         seal = plan.vault_seal is not None and plan.vault_seal.value == "gcpckms"
         agents = ServiceAgents("service-agents", ServiceAgentsArgs(plan=plan, project=self.extras.project)) if cmk else None
+        # a key ring only where a key is wanted: Google never deletes one
         self.keys = {r: Keys(f"keys{'' if i == 0 else '-' + r}", KeysArgs(
             plan=plan, location=r, data_key=cmk, seal_key=seal and i == 0, agents=agents.emails if agents else ()))
-            for i, r in enumerate(self.regions)}
+            for i, r in enumerate(self.regions) if cmk or (seal and i == 0)}
         self.bucket_key = None
         if agents and len(self.regions) > 1 and plan.has("storage"):  # a dual-region bucket's key
             location = dual_region_location(self.regions).lower()
@@ -139,10 +140,10 @@ class Recipe:
         plan = self.plan
         bucket = places.endpoints(plan).s3_bucket
         assert bucket is not None
-        key = self.bucket_key or self.keys[self.primary]
+        key = self.bucket_key or self.keys.get(self.primary)
         return Storage("storage", StorageArgs(
             plan=plan, bucket_name=bucket, regions=self.regions if len(self.regions) > 1 else [self.primary],
-            kms_key=key.data.id if key.data else None, depends_on=key.grants))
+            kms_key=key.data.id if key and key.data else None, depends_on=key.grants if key else ()))
 
     def _database(self) -> Database:
         plan = self.plan
@@ -157,7 +158,7 @@ class Recipe:
             replica=replica, depends_on=(self.network.connection, *grants)))
 
     def _data_key(self, region: str) -> pulumi.Output[str] | None:
-        key = self.keys[region].data
+        key = self.keys[region].data if region in self.keys else None
         return key.id if key is not None else None
 
     def _shares_files(self) -> bool:
@@ -258,9 +259,10 @@ class Recipe:
 
     def _machine_tier(self, tier: TierPlan) -> MachineTier:
         plan, extras = self.plan, self.extras
-        primary_keys = self.keys[self.primary]
-        seal = userdata.seal_config(plan, primary_keys.ring_name if primary_keys.seal else None,
-                                    primary_keys.seal_name, self.primary)
+        primary_keys = self.keys.get(self.primary)
+        sealing = primary_keys.seal if primary_keys else None
+        seal = userdata.seal_config(plan, primary_keys.ring_name if sealing else None,
+                                    primary_keys.seal_name if sealing else None, self.primary)
         initialises = node_boot.bootstraps_openbao(plan, tier.services)
         shared = {}
         if self.files is not None and any(link.source == tier.name and link.target == FILE_SYSTEM for link in plan.links):
@@ -304,7 +306,7 @@ class Recipe:
             identity=IdentityArgs(
                 plan=plan, tier=tier.name.value, reads={n: holders[n].id for n in sorted(used) if n in holders},
                 writes={n: holders[n].id for n in init if n in holders} if initialises else {},
-                seal_key=primary_keys.seal.id if primary_keys.seal is not None and S.OPENBAO in tier.services else None,
+                seal_key=sealing.id if sealing is not None and S.OPENBAO in tier.services else None,
                 dns_zone=extras.dns_zone if caddy_dns else None),
             health=(REACTOR, "/health") if S.REACTOR_SERVER in tier.services else (HTTPS, None),
             public_ip=self.addresses[self.primary] if not self.multi and tier is ingress else None,
