@@ -198,12 +198,13 @@ def _kind(typ: str) -> str:
     return typ.split(":")[-1]
 
 
-def bench(t: dict, runs: int, tmp: Path, floor_program: str = FLOOR, kind=_kind) -> dict:
-    """A token's fresh-process renders and floors in turn, and both in-process. `floor_program`:
-    the floor's Pulumi program (bench_aws's); `kind`: how the table names a resource type."""
+def bench(t: dict, runs: int, tmp: Path, floor_program: str = FLOOR, spec_of=None, kind=_kind) -> dict:
+    """A token's fresh-process renders and floors in turn, and both in-process. `floor_program`
+    and `spec_of` (default this file's FLOOR and floor_spec): the floor's Pulumi program and what
+    it reads of the render; `kind`: how the table names a resource type."""
     out, spec = tmp / "render.json", tmp / "floor-spec.json"
     measure(render_cmd(t), out)  # warm the file cache and .pyc files
-    resources = floor_spec(out, spec)
+    resources = (spec_of or floor_spec)(out, spec)
     floor_cmd = [sys.executable, "-c", floor_program, str(spec), "1"]
     measure(floor_cmd, tmp / "floor.out")
     render, floor = [], []
@@ -223,7 +224,7 @@ def bench(t: dict, runs: int, tmp: Path, floor_program: str = FLOOR, kind=_kind)
         "floor_s": median(floor, 0), "floor_cpu": median(floor, 1), "floor_rss": median(floor, 2),
         "floor_all": floor,
         "warm": child_json([sys.executable, "-c", WARM, t["arg"], t["stack_file"], str(WARM_RENDERS)]),
-        "floor_warm": child_json([sys.executable, "-c", FLOOR, str(spec), str(1 + WARM_RENDERS)]),
+        "floor_warm": child_json([sys.executable, "-c", floor_program, str(spec), str(1 + WARM_RENDERS)]),
     }
 
 

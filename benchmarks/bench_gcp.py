@@ -26,13 +26,14 @@ instead of the default C6+ha+mr@gcp; --profile adds the import share (-X importt
 render of the first token; --json prints one JSON document instead of the tables (progress on
 stderr).
 
-Measured (2 shared vCPUs, load average 2-5 from test suites running beside it; Python 3.11,
-pulumi 3.272, pulumi-gcp 10.2, pulumi-random 4.21, pulumi-tls 5.6): median of the 3 invocations'
-medians of 5, fresh processes:
+Measured on the final code (2 vCPUs, load average about 1; Python 3.11, pulumi 3.272, pulumi-gcp
+10.2, pulumi-random 4.21, pulumi-tls 5.6), fresh processes, median of 3:
   token          resources  render s  CPU s  RSS MiB  floor s  CPU s  RSS MiB  render/floor s
-  E5+ha@gcp            171      3.59   3.53      175     2.74   2.63      156            1.33
-  C6+ha+mr@gcp         267      4.04   3.99      188     2.96   2.88      167            1.39
-  in-process, warm: E5+ha@gcp render 0.99 s vs floor 0.63 s; C6+ha+mr@gcp render 2.05 s vs floor 1.19 s
+  E5+ha@gcp            171      2.86   2.88      175     2.22   2.23      156            1.29
+  C6+ha+mr@gcp         267      3.88   3.92      188     2.58   2.58      167            1.50
+  in-process, warm: E5+ha@gcp render 1.12 s vs floor 0.42 s; C6+ha+mr@gcp render 1.96 s vs floor 0.71 s
+Earlier, beside test suites (load 2-5), median of 3 x 5: E5+ha@gcp 3.59 s vs floor 2.74 s,
+C6+ha+mr@gcp 4.04 s vs 2.96 s.
 So reactor-infra's own work is about 0.9 s of a cold E5+ha@gcp render and 1.1 s of a C6+ha+mr@gcp
 one; the rest is Python, Pulumi and the SDKs, which the floor pays too.
 Imports (a timer around the import in a fresh interpreter): pulumi 0.28 s; pulumi_gcp's top level
@@ -57,7 +58,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_aws import FLOOR
+from bench_aws import FLOOR, floor_spec
 from bench_fly import bench as fly_bench
 from bench_fly import import_share, report, target
 from benchkit import ROOT, largest, measure, median
@@ -129,7 +130,7 @@ def kind(typ: str) -> str:
 
 def bench(t: dict, runs: int, tmp: Path) -> dict:
     """A token's fresh-process renders and floors in turn, and both in-process; a row of bench_fly's table."""
-    return fly_bench(t, runs, tmp, floor_program=FLOOR_CLI_GC, kind=kind)
+    return fly_bench(t, runs, tmp, floor_program=FLOOR_CLI_GC, spec_of=floor_spec, kind=kind)
 
 
 def import_costs(runs: int, tmp: Path) -> dict:
