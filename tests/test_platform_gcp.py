@@ -692,3 +692,16 @@ def test_admin_token_hint_reads_the_admin_token_secret_never_the_token():
     assert secret in {r["inputs"]["secretId"] for r in resources(token, SECRET)}
     assert not any(v in access.token_hint for v in secret_values(token))
 
+
+
+def test_a_project_setting_puts_every_resource_through_a_provider_for_that_project():
+    """`extras.gcp.project`: one explicit provider for that project, which every gcp resource
+    (components' children inherit it) and the seal stanza name; without it, the default provider."""
+    graph = _rendered("E6+ha+mr@gcp", {"extras": {"gcp": {"project": "acme-reactor-prod"}}})
+    (provider,) = graph.find("pulumi:providers:gcp")
+    assert provider.inputs["project"] == "acme-reactor-prod"
+    resources = [r for r in graph.resources if r.custom and r.type.startswith("gcp:")]
+    assert resources and all(r.provider and r.provider.startswith(provider.urn) for r in resources)
+    vault = next(m for m in graph.find("gcp:compute/instance:Instance") if m.inputs["labels"]["tier"] == "vault")
+    assert re.search(r'project\s*=\s*"acme-reactor-prod"', vault.inputs["metadata"]["user-data"])
+    assert not rendered("E6+ha+mr@gcp").find("pulumi:providers:gcp")

@@ -63,21 +63,24 @@ class Recipe:
         self.cidrs = {r: extras.cidr_in(i) for i, r in enumerate(self.regions)}
         self.zones = {r: extras.zones_of(r, max(plan.zones, 1)) for r in self.regions}
         self.late: dict[str, pulumi.Input[str]] = {}
+        # `extras.gcp.project`: every resource through a provider for that project (its children
+        # inherit it); none: the default provider's project (`gcp:project`, gcloud's default)
+        self.opts = (pulumi.ResourceOptions(providers={"gcp": gcp.Provider("gcp", project=extras.project)})
+                     if extras.project else None)
 
     # --- the walk -----------------------------------------------------------------------------------
 
     def run(self) -> Deployment:
         plan, extras = self.plan, self.extras
-        client = gcp.organizations.get_client_config_output()
-        self.late[places.PROJECT] = extras.project or client.project
+        self.late[places.PROJECT] = extras.project or gcp.organizations.get_client_config_output().project
         if plan.settings.domain:
             self.late[places.PUBLIC_HOST] = plan.settings.domain
         producers = self.multi and (plan.database.hosting is DatabaseHosting.MANAGED or self._shares_files())
         self.network = Network("network", NetworkArgs(
             plan=plan, subnets=[(r, self.cidrs[r]) for r in self.regions], nat=self.multi,
-            services_cidr=extras.services_cidr if producers else None))
+            services_cidr=extras.services_cidr if producers else None), self.opts)
         Firewall("firewall", FirewallArgs(plan=plan, network=self.network.vpc.id, subnets=list(self.cidrs.values()),
-                                          services_cidr=extras.services_cidr if producers else None))
+                                          services_cidr=extras.services_cidr if producers else None), self.opts)
         self._keys()
         issued: dict[str, pulumi.Output[str]] = {}
         if plan.internal_tls:
@@ -87,8 +90,8 @@ class Recipe:
             issued |= {"storage-access-key-id": self.storage.access_key_id,
                        "storage-secret-access-key": self.storage.secret_access_key}
         cmk = {r: k.data.id for r, k in self.keys.items() if k.data is not None}
-        self.secrets = Secrets("secrets", SecretsArgs(plan=plan, keys=cmk, issued=issued,
-                                                      depends_on=tuple(g for k in self.keys.values() for g in k.grants)))
+        grants = tuple(g for k in self.keys.values() for g in k.grants)
+        self.secrets = Secrets("secrets", SecretsArgs(plan=plan, keys=cmk, issued=issued, depends_on=grants), self.opts)
         self.database = self._database() if plan.database.hosting is DatabaseHosting.MANAGED else None
         if self.database is not None:
             self.late[places.DATABASE_HOST] = self.database.address
@@ -100,7 +103,7 @@ class Recipe:
         self._ingress()
         if plan.settings.domain and extras.dns_zone:
             Dns("dns", DnsArgs(plan=plan, zone=extras.dns_zone, addresses=self.addresses,
-                               authorization=self.certificate.authorization if self.certificate else None))
+                               authorization=self.certificate.authorization if self.certificate else None), self.opts)
         return self._deployment()
 
     # --- keys, secrets, data --------------------------------------------------------------------------
@@ -109,16 +112,17 @@ class Recipe:
         plan = self.plan
         cmk = plan.policy.customer_managed_keys
         seal = plan.vault_seal is not None and plan.vault_seal.value == "gcpckms"
-        agents = ServiceAgents("service-agents", ServiceAgentsArgs(plan=plan, project=self.extras.project)) if cmk else None
+        agents = (ServiceAgents("service-agents", ServiceAgentsArgs(plan=plan, project=self.extras.project), self.opts)
+                  if cmk else None)
         # a key ring only where a key is wanted: Google never deletes one
         self.keys = {r: Keys(f"keys{'' if i == 0 else '-' + r}", KeysArgs(
-            plan=plan, location=r, data_key=cmk, seal_key=seal and i == 0, agents=agents.emails if agents else ()))
+            plan=plan, location=r, data_key=cmk, seal_key=seal and i == 0, agents=agents.emails if agents else ()), self.opts)
             for i, r in enumerate(self.regions) if cmk or (seal and i == 0)}
         self.bucket_key = None
         if agents and len(self.regions) > 1 and plan.has("storage"):  # a dual-region bucket's key
             location = dual_region_location(self.regions).lower()
             self.bucket_key = Keys(f"keys-{location}", KeysArgs(plan=plan, location=location, data_key=True,
-                                                                agents=[agents.storage]))
+                                                                agents=[agents.storage]), self.opts)
 
     def _internal_ca(self) -> dict[str, pulumi.Output[str]]:
         """The private CA and each TLS tier's certificate (late values), their keys (secrets)."""
@@ -131,7 +135,7 @@ class Recipe:
             if places.routed(plan) is t:
                 addresses.append(self._router_address("vault-router", self.primary))
             tiers[t.name.value] = (names, addresses)
-        ca = InternalCa("internal-ca", InternalCaArgs(plan=plan, tiers=tiers, domain=places.DOMAIN))
+        ca = InternalCa("internal-ca", InternalCaArgs(plan=plan, tiers=tiers, domain=places.DOMAIN), self.opts)
         self.late[catalogue.INTERNAL_CA_LATE] = ca.ca_pem
         self.late |= {catalogue.cert_late(t): pem for t, pem in ca.certs.items()}
         return ca.keys
@@ -143,7 +147,7 @@ class Recipe:
         key = self.bucket_key or self.keys.get(self.primary)
         return Storage("storage", StorageArgs(
             plan=plan, bucket_name=bucket, regions=self.regions if len(self.regions) > 1 else [self.primary],
-            kms_key=key.data.id if key and key.data else None, depends_on=key.grants if key else ()))
+            kms_key=key.data.id if key and key.data else None, depends_on=key.grants if key else ()), self.opts)
 
     def _database(self) -> Database:
         plan = self.plan
@@ -155,7 +159,7 @@ class Recipe:
         return Database("database", DatabaseArgs(
             plan=plan, region=self.primary, network=self.network.vpc.id,
             password=self.secrets.values["database-admin-password"], kms_key=self._data_key(self.primary),
-            replica=replica, depends_on=(self.network.connection, *grants)))
+            replica=replica, depends_on=(self.network.connection, *grants)), self.opts)
 
     def _data_key(self, region: str) -> pulumi.Output[str] | None:
         key = self.keys[region].data if region in self.keys else None
@@ -167,7 +171,7 @@ class Recipe:
     def _file_system(self) -> FileSystem:
         fs = FileSystem("file-system", FileSystemArgs(
             plan=self.plan, zone=self.zones[self.primary][0], network=self.network.vpc.name,
-            depends_on=(self.network.connection,)))
+            depends_on=(self.network.connection,)), self.opts)
         self.late[FILES_LATE] = fs.address
         return fs
 
@@ -179,11 +183,12 @@ class Recipe:
         plan = self.plan
         ingress = plan.tier(plan.ingress.tier)
         if plan.ingress.tls is TlsTermination.LOAD_BALANCER:  # size 3: one global address
-            self.alb_address = Address("load-balancer-address", AddressArgs(plan=plan, tier="load-balancer", region=None))
+            self.alb_address = Address("load-balancer-address",
+                                       AddressArgs(plan=plan, tier="load-balancer", region=None), self.opts)
             out = {self.primary: self.alb_address.address}
         else:
             out = {r: Address(f"{ingress.name.value}-address{'' if i == 0 else '-' + r}", AddressArgs(
-                plan=plan, tier=ingress.name.value, region=r)).address
+                plan=plan, tier=ingress.name.value, region=r), self.opts).address
                 for i, r in enumerate(self.regions) if r in ingress.regions}
         if not plan.settings.domain:
             self.late[places.PUBLIC_HOST] = out[self.primary]
@@ -204,14 +209,15 @@ class Recipe:
             return  # size 2: the node's own address
         groups = self.machines[tier.name].groups
         if plan.ingress.tls is TlsTermination.LOAD_BALANCER:
-            self.certificate = Certificate("certificate", CertificateArgs(plan=plan, host=self.addresses[self.primary]))
+            self.certificate = Certificate("certificate", CertificateArgs(plan=plan, host=self.addresses[self.primary]),
+                                           self.opts)
             LoadBalancer("load-balancer", LoadBalancerArgs(
                 plan=plan, address=self.alb_address.self_link, backends=[g for r in groups for g in groups[r]],
-                certificate_map=self.certificate.certificate_map, ssl_certificates=self.certificate.ssl_certificates))
+                certificate_map=self.certificate.certificate_map, ssl_certificates=self.certificate.ssl_certificates), self.opts)
             return
         for i, region in enumerate(r for r in self.regions if r in groups):
             Passthrough(f"load-balancer{'' if i == 0 else '-' + region}", PassthroughArgs(
-                plan=plan, region=region, address=self.addresses[region], backends=groups[region]))
+                plan=plan, region=region, address=self.addresses[region], backends=groups[region]), self.opts)
 
     def _router_address(self, role: str, region: str | None = None) -> str:
         net = ipaddress.IPv4Network(self.cidrs[region or self.primary])
@@ -233,7 +239,7 @@ class Recipe:
                     network=self.network.vpc.id, subnetwork=self.network.subnets[region].id,
                     address=self._router_address(role, region), port=port, check_path=path,
                     check_tls=role == "vault-router" and plan.internal_tls,
-                    backends=self.machines[tier.name].groups[region]))
+                    backends=self.machines[tier.name].groups[region]), self.opts)
                 self.routers.setdefault(tier.name.value, {})[region] = [self._router_address(role, region)]
 
     # --- machines -------------------------------------------------------------------------------------
@@ -310,7 +316,7 @@ class Recipe:
                 dns_zone=extras.dns_zone if caddy_dns else None),
             health=(REACTOR, "/health") if S.REACTOR_SERVER in tier.services else (HTTPS, None),
             public_ip=self.addresses[self.primary] if not self.multi and tier is ingress else None,
-            depends_on=[self.secrets, *([self.files] if shared else [])]), pulumi.ResourceOptions())
+            depends_on=[self.secrets, *([self.files] if shared else [])]), self.opts or pulumi.ResourceOptions())
 
     # --- names and outputs ----------------------------------------------------------------------------
 
@@ -318,7 +324,7 @@ class Recipe:
         if not self.multi:
             return
         plan = self.plan
-        discovery = Discovery("discovery", DiscoveryArgs(plan=plan, network=self.network.vpc.id))
+        discovery = Discovery("discovery", DiscoveryArgs(plan=plan, network=self.network.vpc.id), self.opts)
         for tier in places.machine_tiers(plan):
             name = tier.name.value
             if name in self.routers:
