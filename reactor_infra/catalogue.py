@@ -42,6 +42,7 @@ from .reactor_toml import (
     DB_NAME,
     DB_USER,
     INTERNAL_CA,
+    STATE_DIR,
     PASSWORD_REF,
     WORKDIR,
     Endpoints,
@@ -117,6 +118,8 @@ OPENBAO_DATA = "/openbao/file"
 # operators reach it through the host (an SSM port forward, or the Docker host itself). The
 # admin token is still required.
 ADMIN_PORT = 9901
+# the runtime's admin surface: never reachable from the internet (every edge closes these)
+ADMIN_PREFIXES = ("/_admin", "/_cloud", "/_ops")
 # where gateway-server and the pooler find the managed database's CA (directories their images
 # leave empty: PgBouncer's entrypoint writes /etc/pgbouncer itself)
 GATEWAY_DIR = "/etc/reactor-gateway"
@@ -228,7 +231,10 @@ def reactor_server(plan: Plan, at: Placement) -> ServiceSpec:
         # networks it joins and the ports the platform publishes (127.0.0.1 only at size 1)
         env={"REACTOR_SERVER__BIND": f"{any_host(plan)}:{REACTOR}", **vault_ca, **_object_store_env(plan)},
         secret_env=secret_env,
-        mounts=(Mount("data", f"{REACTOR_WORKDIR}/.reactor", IMAGE_USERS[S.REACTOR_SERVER]),) if keeps_files else (),
+        mounts=((Mount("data", f"{REACTOR_WORKDIR}/.reactor", IMAGE_USERS[S.REACTOR_SERVER]),) if keeps_files else ())
+        # blobs shared with the other app nodes: only fs storage's directory, on the network file system
+        + ((Mount("storage", f"{REACTOR_WORKDIR}/{STATE_DIR}/storage", IMAGE_USERS[S.REACTOR_SERVER]),)
+           if plan.shared_blobs else ()),
         files=(ConfigFile(f"{REACTOR_WORKDIR}/Reactor.toml", render_reactor_toml(plan, at.endpoints)),
                *ca_files, *_database_ca(plan, REACTOR_WORKDIR)),
         # the listener binds only after migrations (lib.rs:460): a 200 from /health means booted

@@ -69,6 +69,26 @@ class NodeCloud:
     mount_shared: Callable[[Mapping[str, Any]], list[str]] = lambda shared: []
 
 
+def wait_for_registry(why: str) -> tuple[str, ...]:
+    """`network_wait` lines: wait until Docker Hub answers (the way out: `why`)."""
+    return (f"# wait for the way out ({why}): images come from registries",
+            "n=0; until curl -sS --max-time 5 -o /dev/null https://registry-1.docker.io/v2/; do",
+            '  n=$((n + 1)); [ "$n" -lt 60 ] || { echo "no internet access" >&2; exit 1; }; sleep 5; done')
+
+
+def wait_for_disk(path: str) -> tuple[str, ...]:
+    """`find_data_disk` lines: the data disk is the block device at `path`, once attached."""
+    return (f"disk={path}; n=0",
+            'until [ -b "$disk" ]; do',
+            '  n=$((n + 1)); [ "$n" -lt 60 ] || { echo "data disk not attached" >&2; exit 1; }; sleep 5',
+            "done")
+
+
+# `install_docker` on Ubuntu: its own docker.io and compose plugin packages
+APT_DOCKER = ("command -v docker >/dev/null || { apt-get update -q && apt-get install -y -q docker.io docker-compose-v2; }",
+              "docker compose version >/dev/null")
+
+
 @dataclass(frozen=True)
 class NodeFiles:
     """What a machine's user data needs to know besides the Plan."""
@@ -191,10 +211,11 @@ def shared_path(volume: str) -> str:
 
 
 def prepare_node_script(plan: Plan, cloud: NodeCloud, fetched: Mapping[str, str] | None = None,
-                        shared: Mapping[str, Any] | None = None) -> str:
+                        shared: Mapping[str, Any] | None = None, owners: Mapping[str, str] | None = None) -> str:
     """First boot: data volume, Docker, the compose plugin, the config files published elsewhere
     (`fetched`: name -> URL, e.g. the managed database's CA bundle), the shared volumes (`shared`:
-    volume -> what the cloud mounts), readable config files."""
+    volume -> what the cloud mounts; `owners`: volume -> the uid:gid its container runs as, for
+    a directory a non-root user writes), readable config files."""
     return "\n".join([
         "#!/bin/sh",
         f"# reactor-prepare-node for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
@@ -210,6 +231,8 @@ def prepare_node_script(plan: Plan, cloud: NodeCloud, fetched: Mapping[str, str]
         "# Docker and the compose plugin",
         *cloud.install_docker,
         *cloud.mount_shared(shared or {}),
+        *[f"chown {owner} {shared_path(v)}" for v, owner in sorted((owners or {}).items())
+          if v in (shared or {}) and owner != "0:0"],
         "systemctl enable --now docker",
         *[f"curl -fsSL --retry 5 -o {COMPOSE_DIR}/{name} {shlex.quote(url)}" for name, url in sorted((fetched or {}).items())],
         "# the config files hold no secret; the containers' own users must read them",
@@ -227,8 +250,9 @@ def cloud_config(plan: Plan, files: NodeFiles, late_values: Mapping[str, str] | 
     node_files = {f"{COMPOSE_DIR}/{name}": text for name, text in compose.config_files(specs).items()}
     node_files[f"{COMPOSE_DIR}/compose.yaml"] = compose.compose_yaml(
         plan, specs, secrets_dir=SECRETS_DIR, host_paths={v: shared_path(v) for v in files.shared_volumes})
+    owners = {f"{spec.service}-{m.role}": m.owner for spec in specs.values() for m in spec.mounts}
     node_files[PREPARE_SCRIPT] = prepare_node_script(plan, files.cloud, compose.fetched_files(specs),
-                                                     files.shared_volumes)
+                                                     files.shared_volumes, owners)
     node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files, compose.env_files(specs), compose.secret_files(specs))
     units: dict[str, str] = {}
     identity = compose.identity_addresses(specs)

@@ -273,7 +273,7 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
         recorder = _make_recorder(region, platform)
         rt.set_mocks(recorder.mocks, project=PROJECT, stack=stack, preview=False, monitor=recorder)
         try:
-            _sync_await(run_pulumi_func(body))
+            _sync_await(run_pulumi_func(lambda: _without_aliases(body)))
         except ReactorInfraError:
             raise
         except Exception as err:  # a platform bug or an SDK TypeError: say where, not a traceback
@@ -289,6 +289,25 @@ def _run_in_context(topology: Topology, stack: str, region: str, body: Callable[
         rs.ROOT.set(None)
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def _without_aliases(body: Callable[[], Any]) -> Any:
+    """Run the program with every resource's aliases dropped. Aliases tie a resource to the state
+    of an earlier name or type, and an offline render has no state; azure-native lists every
+    earlier API version of each type as one, and the SDK computes each alias's URN in every
+    resource's constructor (a render of E6+ha+mr@azure took 8.3 s with them, 2.6 s without,
+    byte-identical). A real run keeps them."""
+    import pulumi
+
+    def drop(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if args.opts is None or not args.opts.aliases:
+            return None
+        opts = args.opts._copy()
+        opts.aliases = None
+        return pulumi.ResourceTransformationResult(args.props, opts)
+
+    pulumi.runtime.register_stack_transformation(drop)
+    return body()
 
 
 def _quiet_after_failure(failed: threading.Event):

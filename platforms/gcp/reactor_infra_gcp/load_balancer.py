@@ -19,13 +19,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from reactor_infra.catalogue import ADMIN_PREFIXES
 from reactor_infra.layout import LOAD_BALANCER, REACTOR, Plan
 
 from .component import GcpComponent
 from .naming import labels, physical_name
 
 TIER = str(LOAD_BALANCER)
-ADMIN_PATHS = ("/_admin", "/_cloud", "/_ops")
+ADMIN_PATHS = ADMIN_PREFIXES
 ADMIN_EXPRESSION = "request.path.lower().urlDecode().matches('^/+_(admin|cloud|ops)([/?;]|$)')"
 WAF_RULES = ("sqli-v33-stable", "xss-v33-stable", "lfi-v33-stable", "rce-v33-stable")
 STREAM_TIMEOUT_S = 3600

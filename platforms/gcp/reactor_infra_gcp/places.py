@@ -2,85 +2,20 @@
 Pure: no Pulumi.
 
 Every tier is Compute Engine machines running the tier's compose project (the README says why
-not Cloud Run). Across machines every service answers to a private name in the install's
-private zone `reactor.internal` (Discovery): a tier by its name (`app.reactor.internal`, all of
-its fixed addresses, the nearest region's with +mr), one machine of several by its own
-(`nats-1.reactor.internal`), a clustered OpenBao or an autoscaled app pool by its router's
-address. Values that exist only once a resource does (the database's private address, the
-public address without a domain, the project) are late markers (`reactor_infra.late`).
+not Cloud Run); names and placements are the core's (`reactor_infra.machine_places`) in the
+private zone `reactor.internal` (Discovery). Values that exist only once a resource does (the
+database's private address, the public address without a domain, the project) are late
+markers (`reactor_infra.late`).
 """
 
 from __future__ import annotations
 
+from reactor_infra.machine_places import (DATABASE_HOST, PUBLIC_HOST, endpoints, hosts, is_pool, machine_name,
+                                          machine_placement, machine_tiers, pool_routed, routed, site_address)
 
-from reactor_infra import compose, late
-from reactor_infra.catalogue import Placement
-from reactor_infra.layout import POOL_ROUTER, VAULT_ROUTER, DatabaseHosting, Plan, Service, TierPlan
-from reactor_infra.reactor_toml import Endpoints, late_endpoints
+__all__ = ["DATABASE_HOST", "PUBLIC_HOST", "endpoints", "hosts", "is_pool", "machine_name", "machine_placement",
+           "machine_tiers", "pool_routed", "routed", "site_address"]
 
-S = Service
 DOMAIN = "reactor.internal"
-PUBLIC_HOST = "public-host"  # late: the domain, or the ingress's public address
-DATABASE_HOST = "database-host"  # late: Cloud SQL's private address
 PROJECT = "project"  # late: the project id (the seal's, googleclouddns's)
 DATA_DEVICE = "reactor-data"  # the data disk's device name: /dev/disk/by-id/google-reactor-data
-
-
-def machine_tiers(plan: Plan) -> list[TierPlan]:
-    """Every tier that runs services: all of them are machines on GCP."""
-    return [t for t in plan.tiers if t.services]
-
-
-def machine_name(tier: TierPlan, index: int) -> str:
-    """A machine's private name (without the domain): `infra` alone, `vault-0` of several."""
-    return tier.name.value if tier.replicas.max == 1 else f"{tier.name.value}-{index}"
-
-
-def is_pool(tier: TierPlan) -> bool:
-    """An autoscaled tier: a managed instance group from one template (no fixed addresses)."""
-    return tier.replicas.autoscaled
-
-
-def routed(plan: Plan) -> TierPlan | None:
-    """The tier whose OpenBao sits behind the vault router (a clustered OpenBao)."""
-    tier = plan.tier_of(S.OPENBAO)
-    return tier if tier is not None and any(link.target == VAULT_ROUTER for link in plan.links) else None
-
-
-def pool_routed(plan: Plan) -> TierPlan | None:
-    """The autoscaled app pool the gateway reaches through an internal load balancer."""
-    return next((t for t in plan.tiers if any(link.source == POOL_ROUTER and link.target == t.name
-                                              for link in plan.links)), None)
-
-
-def hosts(plan: Plan) -> dict[Service, str]:
-    """Every service's private name, seen from another machine."""
-    return {s: f"{t.name.value}.{DOMAIN}" for t in plan.tiers for s in t.services}
-
-
-def endpoints(plan: Plan) -> Endpoints:
-    """Reactor.toml's addresses: the private names, the late public host without a domain, the
-    late database address when the database is Cloud SQL."""
-    # Cloud SQL's server certificate names the instance, not its private address: encrypted, not
-    # verified (ssl_mode ENCRYPTED_ONLY; the README says why not client certificates)
-    managed = plan.database.hosting is DatabaseHosting.MANAGED
-    return late_endpoints(plan, PUBLIC_HOST, DATABASE_HOST, **({"database_sslmode": "require"} if managed else {}))
-
-
-def site_address(plan: Plan) -> str:
-    return plan.settings.domain or late.marker(PUBLIC_HOST)
-
-
-def machine_placement(plan: Plan, tier: TierPlan, index: int | None, seal: dict[str, str]) -> Placement:
-    """Replica `index` of a tier: its own services by compose name, the rest by private name;
-    clustered services name this replica and its peers. `index` None: any machine of an
-    autoscaled pool (no name of its own)."""
-    count = tier.replicas.max
-    peers, instance = {}, ""
-    if count > 1 and index is not None:
-        names = [f"{machine_name(tier, j)}.{DOMAIN}" for j in range(count)]
-        peers = {s: tuple(n for j, n in enumerate(names) if j != index)
-                 for s in tier.services if s in (S.OPENBAO, S.NATS)}
-        instance = f"{machine_name(tier, index)}.{DOMAIN}"
-    return compose.placement(plan, endpoints(plan), site_address(plan), seal, services=tier.services,
-                             elsewhere=hosts(plan), instance=instance, peers=peers)

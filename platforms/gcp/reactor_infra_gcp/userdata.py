@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from reactor_infra import late, naming
 from reactor_infra.layout import Plan
-from reactor_infra.node_boot import SHARED_ROOT, NodeCloud, shared_path
+from reactor_infra.node_boot import APT_DOCKER, SHARED_ROOT, NodeCloud, shared_path, wait_for_disk, wait_for_registry
 
 from .places import DATA_DEVICE, PROJECT
 
@@ -44,18 +44,9 @@ def cloud(plan: Plan) -> NodeCloud:
         bootstrap_fetch=lambda plan, placeholder: (
             f'value=$({GCLOUD} secrets versions access latest --secret="{prefix}-$1" --quiet) '
             f'&& [ "$value" != {shlex.quote(placeholder)} ]'),
-        network_wait=(
-            "# wait for the way out (Cloud NAT, or the node's own address): images come from registries",
-            "n=0; until curl -sS --max-time 5 -o /dev/null https://registry-1.docker.io/v2/; do",
-            '  n=$((n + 1)); [ "$n" -lt 60 ] || { echo "no internet access" >&2; exit 1; }; sleep 5; done'),
-        find_data_disk=(
-            f"disk=/dev/disk/by-id/google-{DATA_DEVICE}; n=0",
-            'until [ -b "$disk" ]; do',
-            '  n=$((n + 1)); [ "$n" -lt 60 ] || { echo "data disk not attached" >&2; exit 1; }; sleep 5',
-            "done"),
-        install_docker=(
-            "command -v docker >/dev/null || { apt-get update -q && apt-get install -y -q docker.io docker-compose-v2; }",
-            "docker compose version >/dev/null"),
+        network_wait=wait_for_registry("Cloud NAT, or the node's own address"),
+        find_data_disk=wait_for_disk(f"/dev/disk/by-id/google-{DATA_DEVICE}"),
+        install_docker=APT_DOCKER,
         mount_shared=_filestore)
 
 
