@@ -177,8 +177,9 @@ def problems(plan: Plan, graph: ResourceGraph, readings: Readings) -> list[str]:
     names = readings.physical_names(graph)
     dupes = sorted({n for n in names if names.count(n) > 1})
     out += [f"physical name used twice: {n}" for n in dupes]
+    # where a cloud allows no '-' in a name (Azure storage accounts), the prefix without them
     out += [f"physical name without the stack's prefix: {n}" for n in sorted(set(names))
-            if prefix(plan) not in n]
+            if prefix(plan) not in n and prefix(plan).replace("-", "") not in n]
     shown = views(graph)
     for value in generated_values(graph):
         for view, text in shown.items():

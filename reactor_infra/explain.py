@@ -126,7 +126,7 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
         + (", standby in another zone" if db.standby else "")
         + (f", read replica in {db.cross_region_replica}" if db.cross_region_replica else "")
         + f"; max_connections {db.max_connections}, pool_max {db.pool_max_per_node} per app node",
-        f"storage: {plan.storage.value}",
+        f"storage: {plan.storage.value}" + (" (on the network file system the app nodes share)" if plan.shared_blobs else ""),
         f"vault: {plan.vault.value}" + (f" (seal: {plan.vault_seal})" if plan.vault_seal else ""),
         "realtime/pubsub: NATS" if plan.nats else "realtime/pubsub: in process",
     ]

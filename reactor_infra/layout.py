@@ -327,6 +327,13 @@ class Plan:
         return tuple(s for t in self.tiers for s in t.services)
 
     @property
+    def shared_blobs(self) -> bool:
+        """fs storage that several app nodes share on the network file system (a platform with
+        no S3-compatible store: `traits.shared_file_storage`)."""
+        return (self.storage is StorageBackend.FS and self.traits.shared_file_storage
+                and self.app_tier.replicas.max > 1)
+
+    @property
     def app_tier(self) -> TierPlan:
         tier = self.tier_of(Service.REACTOR_SERVER)
         assert tier is not None

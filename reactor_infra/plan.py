@@ -236,7 +236,9 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
                            regions, main, public=False))
 
     several_app_nodes = app.replicas.max > 1
-    storage = StorageBackend.S3 if several_app_nodes else StorageBackend.FS
+    # no S3-compatible store (Azure): fs storage on the network file system the app nodes share
+    shares_blobs = several_app_nodes and traits(topo.platform).shared_file_storage
+    storage = StorageBackend.S3 if several_app_nodes and not shares_blobs else StorageBackend.FS
     if storage is StorageBackend.S3:
         tiers.append(_tier(topo, Tier.STORAGE, (), regions, main, public=False))  # S3-compatible bucket
     has_openbao = any(S.OPENBAO in t.services for t in tiers)
@@ -294,7 +296,8 @@ def _network_files(topo: Topology, tiers: list[TierPlan], storage: StorageBacken
     """The tiers whose files live on the network file system: a container tier's that must
     outlive a task (the one app node's fs storage and embedded vault, the edge's certificates),
     and the certificates several Caddy replicas share wherever they run (an ACME challenge or an
-    on-demand certificate must be found by whichever replica the load balancer picks)."""
+    on-demand certificate must be found by whichever replica the load balancer picks), and the
+    blobs several app nodes share where the platform has no S3-compatible store."""
     t = traits(topo.platform)
     if not t.network_files:
         return frozenset()
@@ -302,7 +305,9 @@ def _network_files(topo: Topology, tiers: list[TierPlan], storage: StorageBacken
     if storage is StorageBackend.FS or vault is VaultMode.EMBEDDED:
         keeps.add(Tier.APP)
     shared_caddy = {x.name for x in tiers if S.CADDY in x.services and x.replicas.max > 1}
-    return frozenset(x for x in keeps if x.value in t.container_tiers) | shared_caddy
+    shared_blobs = {x.name for x in tiers if S.REACTOR_SERVER in x.services and x.replicas.max > 1
+                    and t.shared_file_storage and storage is StorageBackend.FS}
+    return frozenset(x for x in keeps if x.value in t.container_tiers) | shared_caddy | shared_blobs
 
 
 def _egress_services(seal: Seal | None) -> frozenset[Service]:

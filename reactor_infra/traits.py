@@ -46,6 +46,10 @@ editing the Plan's logic, Reactor.toml's endpoints or the settings checks. No Pu
 - `package_mirror_port`: every machine also reaches the image's package mirror on this port
   (Ubuntu's archive is plain HTTP on 80; apt verifies its signatures); None: the mirror is
   behind the platform's API port (AL2023's repositories on S3 over 443).
+- `shared_file_storage`: the platform has no S3-compatible store: with several app nodes the
+  runtime's fs storage backend keeps its blobs on the network file system every app node mounts
+  (Azure Files NFS), instead of the s3 backend (only `.reactor/storage` is shared; each node's
+  other state stays its own).
 - `private_domain`: the domain of the install's private names (`nats-0.internal`); GCP's
   `reactor.internal` (a private zone named `internal.` would hide `metadata.google.internal`).
 - `min_zones`: the fewest zones a multi-machine network must span (an AWS load balancer and an
@@ -122,6 +126,7 @@ class PlatformTraits:
     pool_router: bool = False
     private_domain: str = "internal"
     package_mirror_port: int | None = None
+    shared_file_storage: bool = False
 
 
 # AWS commercial, GovCloud and China partitions (2026).
@@ -201,9 +206,20 @@ TRAITS: dict[Platform, PlatformTraits] = {
                                    late_env=(("GCP_PROJECT", "project"),), machine_identity=True,
                                    zone_setting="dns_zone")),
     Platform.AZURE: PlatformTraits(
-        one_host=False, managed_database=True, kms_seal="azurekeyvault", object_store=None,
+        one_host=False, managed_database=True, kms_seal="azurekeyvault",
+        # Blob Storage has no S3 API (MinIO's gateway is gone): blobs on Azure Files NFS
+        object_store=None, shared_file_storage=True,
         bind_host="0.0.0.0", default_regions=("eastus", "westus2"), regions=AZURE_REGIONS,
-        private_machines=True),
+        # every tier is virtual machines running its compose project (README: why not Container Apps)
+        private_machines=True, network_files=True, vault_router=True, platform_api_port=443,
+        internal_tls=True, operator_port=22, pool_router=True, private_domain="reactor.internal",
+        package_mirror_port=80,
+        # Azure DNS, with the edge machines' own managed identity (no secret to leak)
+        dns_challenge=DnsChallenge("azure", (), options=(("subscription_id", "AZURE_SUBSCRIPTION_ID"),
+                                                         ("resource_group_name", "AZURE_RESOURCE_GROUP_NAME")),
+                                   late_env=(("AZURE_SUBSCRIPTION_ID", "subscription"),
+                                             ("AZURE_RESOURCE_GROUP_NAME", "dns-resource-group")),
+                                   machine_identity=True, zone_setting="dns_zone")),
     Platform.FLY: PlatformTraits(
         one_host=False, managed_database=True, kms_seal=None,
         object_store=ObjectStore(endpoint="https://fly.storage.tigris.dev", region="auto"),  # Tigris

@@ -63,15 +63,21 @@ def _every_plan_is_sound(topo):
             assert plan.traits.vault_router and plan.tier_of(Service.OPENBAO).replicas.max > 1
         if link.target == FILE_SYSTEM:  # container tiers' files, and certificates shared by several Caddys
             shared_caddy = Service.CADDY in plan.tier(link.source).services and plan.tier(link.source).replicas.max > 1
-            assert (str(link.source) in plan.traits.container_tiers or shared_caddy) and link.port == 2049
+            shared_blobs = plan.shared_blobs and plan.tier(link.source) is plan.app_tier
+            assert (str(link.source) in plan.traits.container_tiers or shared_caddy or shared_blobs) and link.port == 2049
     # only the ingress is reachable from the internet, and only on 80/443
     for link in plan.links:
         if link.source == INTERNET:
             assert link.port in (80, 443)
             assert link.target in (LOAD_BALANCER, plan.ingress.tier)
     assert len(set(plan.links)) == len(plan.links), "each link is one rule"
-    # storage: fs while one app node, s3 beyond
-    assert (plan.storage is StorageBackend.S3) == (plan.app_tier.replicas.max > 1)
+    # storage: fs while one app node, s3 beyond (fs on the shared file system where the platform
+    # has no S3-compatible store: Azure)
+    several = plan.app_tier.replicas.max > 1
+    assert (plan.storage is StorageBackend.S3) == (several and not plan.traits.shared_file_storage)
+    assert plan.shared_blobs == (several and plan.traits.shared_file_storage)
+    if plan.shared_blobs:
+        assert any(link.source == plan.app_tier.name and link.target == FILE_SYSTEM for link in plan.links)
     # never a private embedded vault per node when there are several
     if plan.app_tier.replicas.max > 1:
         assert plan.vault is not VaultMode.EMBEDDED
@@ -323,9 +329,13 @@ def test_commercial_is_the_only_multi_tenant_edition(edition):
 
 
 def test_platform_is_in_the_plan_but_layout_is_shared_across_clouds():
-    layouts = {p: [(t.name, t.services, t.replicas) for t in plan_of(f"E6+ha@{p.value}").tiers]
+    # every cloud runs the same tiers with the same services and replicas; only where blobs live
+    # is the platform's (an object store tier, or the file system the app nodes share on Azure)
+    layouts = {p: [(t.name, t.services, t.replicas) for t in plan_of(f"E6+ha@{p.value}").tiers if t.name != Tier.STORAGE]
                for p in (Platform.AWS, Platform.GCP, Platform.AZURE, Platform.FLY)}
     assert len({repr(v) for v in layouts.values()}) == 1
+    assert not plan_of("E6+ha@azure").has(Tier.STORAGE) and plan_of("E6+ha@azure").shared_blobs
+    assert plan_of("E6+ha@aws").has(Tier.STORAGE) and not plan_of("E6+ha@aws").shared_blobs
 
 
 def test_only_tiers_that_call_out_get_internet_egress():

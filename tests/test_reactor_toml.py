@@ -213,7 +213,8 @@ def test_storage_is_s3_exactly_when_there_are_several_app_nodes():
 
 def _storage_is_s3_exactly_when_there_are_several_app_nodes(token):
     plan, storage = plan_for(token), doc(token)["storage"]
-    several = plan.topology.size >= 3 and plan.app_tier.replicas.max > 1
+    # fs on the file system the app nodes share where the platform has no S3-compatible store (Azure)
+    several = plan.topology.size >= 3 and plan.app_tier.replicas.max > 1 and not plan.traits.shared_file_storage
     assert storage["backend"] == ("s3" if several else "fs")
     if several:
         assert storage["s3_bucket"] and "fs_base_path" not in storage
