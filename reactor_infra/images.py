@@ -38,7 +38,9 @@ CADDY_UPSTREAM = f"caddy:{CADDY_VERSION}"  # the stock image, for every edition 
 # (build arg, module, version): route53 >= v1.6 speaks libdns 1.0, which Caddy >= 2.10 needs
 CADDY_DNS_MODULES = (("CADDY_DNS_ROUTE53", "route53", "v1.6.2"),
                      ("CADDY_DNS_CLOUDFLARE", "cloudflare", "v0.2.4"),
-                     ("CADDY_DNS_GOOGLECLOUDDNS", "googleclouddns", "v1.1.0"))
+                     ("CADDY_DNS_GOOGLECLOUDDNS", "googleclouddns", "v1.1.0"),
+                     # azure >= v0.6.0: libdns 1.0, and a managed identity when no client secret is given
+                     ("CADDY_DNS_AZURE", "azure", "v0.6.0"))
 
 # Where the Dockerfiles are: an installed wheel carries them inside the package, a checkout
 # reads the repository's images/ directory.

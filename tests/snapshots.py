@@ -34,9 +34,15 @@ def _file_name(token: str) -> str:
 
 
 class Snapshot:
-    def __init__(self) -> None:
+    def __init__(self, stack: str = "", token: str = "") -> None:
         self.lines: list[str] = []
         self.blocks: dict[str, str] = {}
+        self._names = (stack, token)
+
+    def clean(self, text: str) -> str:
+        """The stack's name and the token written `<stack>` and `<token>` (in decoded text too)."""
+        stack, token = self._names
+        return text.replace(stack, "<stack>").replace(token, "<token>") if stack else text
 
     def block(self, text: str) -> str:
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -58,7 +64,7 @@ class Snapshot:
             self.lines.append(f"  {path} = {json.dumps(value)}")
 
     def string(self, path: str, text: str) -> None:
-        opened = _open(text)
+        opened = _open(text, self.clean)
         if opened is not None:
             self.value(path, opened)
         elif len(text) > INLINE_MAX or "\n" in text:
@@ -67,8 +73,9 @@ class Snapshot:
             self.lines.append(f"  {path} = {json.dumps(text)}")
 
 
-def _open(text: str) -> Any | None:
-    """A structured string as data: cloud-config, JSON documents, base64 text files."""
+def _open(text: str, clean=lambda t: t) -> Any | None:
+    """A structured string as data: cloud-config, JSON documents, base64 text files (decoded,
+    then `clean`ed: base64 hides the stack's name from the replacement of the whole render)."""
     if text.startswith("#cloud-config"):
         doc = yaml.safe_load(text) or {}
         files = {f["path"]: f.get("content", "") for f in doc.pop("write_files", [])}
@@ -83,13 +90,13 @@ def _open(text: str) -> Any | None:
             decoded = base64.b64decode(text, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             return None
-        return {"base64": decoded}
+        return {"base64": clean(decoded)}
     return None
 
 
 def render_snapshot(token: str, stack: str, graph_json: str) -> Snapshot:
     doc = json.loads(graph_json.replace(stack, "<stack>").replace(token, "<token>"))
-    snap = Snapshot()
+    snap = Snapshot(stack, token)
     resources = doc["resources"]
     snap.lines.append(f"# {token}: {len(resources)} resources (offline render; the stack's name is <stack>, the token <token>)")
     for r in resources:

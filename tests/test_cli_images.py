@@ -87,7 +87,7 @@ CADDY_ARGS = ("--build-arg", "CADDY_DNS_ROUTE53=v1.6.2", "--build-arg", "CADDY_D
               "--build-arg", "CADDY_DNS_GOOGLECLOUDDNS=v1.1.0")
 SERVER = "reactor-server:v1-4747219-openbao"
 GATEWAY = "reactor-gateway-server:v1-4747219"
-CADDY = "caddy-dns:2.11-route53-v1.6.2-cloudflare-v0.2.4-googleclouddns-v1.1.0"
+CADDY = "caddy-dns:2.11-route53-v1.6.2-cloudflare-v0.2.4-googleclouddns-v1.1.0-azure-v0.6.0"
 
 
 def stack(tmp_path: Path, token: str, **images: str) -> Path:

@@ -21,7 +21,7 @@ COMMIT = "4747219f377b7ae1ddc1efb4483f1e0c9571ad77"
 SERVER_OPENBAO = "reactor-infra.invalid/reactor-server:v1-4747219-openbao"
 SERVER = "reactor-infra.invalid/reactor-server:v1-4747219"
 GATEWAY = "reactor-infra.invalid/reactor-gateway-server:v1-4747219"
-CADDY_DNS = "reactor-infra.invalid/caddy-dns:2.11-route53-v1.6.2-cloudflare-v0.2.4-googleclouddns-v1.1.0"
+CADDY_DNS = "reactor-infra.invalid/caddy-dns:2.11-route53-v1.6.2-cloudflare-v0.2.4-googleclouddns-v1.1.0-azure-v0.6.0"
 ALL = list(valid_topologies())
 
 
@@ -138,8 +138,8 @@ def test_build_argv_passes_the_args_tags_platform_and_context_in_order():
         "--tag", SERVER_OPENBAO, "/repo/images/reactor-server"]
     assert images.build_argv(images.caddy_dns_build(), ctx, "ghcr.io/acme", "linux/amd64") == [
         "docker", "build", "--build-arg", "CADDY_DNS_ROUTE53=v1.6.2", "--build-arg", "CADDY_DNS_CLOUDFLARE=v0.2.4",
-        "--build-arg", "CADDY_DNS_GOOGLECLOUDDNS=v1.1.0",
-        "--tag", CADDY_DNS, "--tag", "ghcr.io/acme/caddy-dns:2.11-route53-v1.6.2-cloudflare-v0.2.4-googleclouddns-v1.1.0",
+        "--build-arg", "CADDY_DNS_GOOGLECLOUDDNS=v1.1.0", "--build-arg", "CADDY_DNS_AZURE=v0.6.0",
+        "--tag", CADDY_DNS, "--tag", "ghcr.io/acme/caddy-dns:2.11-route53-v1.6.2-cloudflare-v0.2.4-googleclouddns-v1.1.0-azure-v0.6.0",
         "--platform", "linux/amd64", "/repo/images/caddy"]
     assert images.push_argv(images.gateway_server_build(), "localhost:5000") == [
         "docker", "push", "localhost:5000/reactor-gateway-server:v1-4747219"]
