@@ -7,7 +7,8 @@ import pytest
 MATRIX_MODULES = {"test_aws_ladder": "aws", "test_aws_policy": "aws", "test_aws_reactor_toml": "aws",
                   "test_fly_ladder": "fly", "test_fly_api_types": "fly",
                   "test_gcp_ladder": "gcp", "test_gcp_policy": "gcp",
-                  "test_gcp_reactor_toml": "gcp"}
+                  "test_gcp_reactor_toml": "gcp",
+                  "test_azure_ladder": "azure", "test_azure_policy": "azure", "test_azure_reactor_toml": "azure"}
 
 
 def pytest_collection_modifyitems(items):

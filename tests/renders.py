@@ -26,12 +26,22 @@ FLY_DATABASE_URL = "postgres://reactor_admin@db.example.com:5432/postgres?sslmod
 GCP_DNS_ZONE = "example-com"
 
 
+# @azure edition C proves *.<domain> by DNS-01 in the domain's Azure DNS zone; at size 3 Front
+# Door serves the tenants with the operator's wildcard certificate from a Key Vault
+AZURE_DNS_ZONE = "example.com"
+AZURE_WILDCARD_CERTIFICATE = ("/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/certificates/"
+                              "providers/Microsoft.KeyVault/vaults/acme-certificates/secrets/wildcard-api-example-com")
+
+
 def default_settings(token: str) -> dict[str, Any] | None:
     settings: dict[str, Any] = {"domain": C_DOMAIN} if token.startswith("C") else {}
     if token.endswith("@fly") and not token[1:].startswith("2"):
         settings["extras"] = {"fly": {"database_url": FLY_DATABASE_URL}}
     if token.endswith("@gcp") and token.startswith("C"):
         settings["extras"] = {"gcp": {"dns_zone": GCP_DNS_ZONE}}
+    if token.endswith("@azure") and token.startswith("C"):
+        settings["extras"] = {"azure": {"dns_zone": AZURE_DNS_ZONE, **(
+            {"wildcard_certificate": AZURE_WILDCARD_CERTIFICATE} if token[1:].startswith("3") else {})}}
     return settings or None
 
 

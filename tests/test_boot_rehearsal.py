@@ -94,6 +94,11 @@ def node_view(token: str) -> dict[Service, dict]:
     user_data += [m.inputs["metadata"]["user-data"] for t in ("gcp:compute/instance:Instance",
                                                            "gcp:compute/instanceTemplate:InstanceTemplate")
                   for m in graph.find(t)]
+    # Azure: base64 custom data of machines and scale sets
+    user_data += [base64.b64decode(m.inputs["osProfile"]["customData"]).decode()
+                  for m in graph.find("azure-native:compute:VirtualMachine")]
+    user_data += [base64.b64decode(m.inputs["virtualMachineProfile"]["osProfile"]["customData"]).decode()
+                  for m in graph.find("azure-native:compute:VirtualMachineScaleSet")]
     for data in user_data:  # every machine's compose project
         files = {f["path"]: f["content"] for f in yaml.safe_load(data)["write_files"]}
         compose = yaml.safe_load(files["/opt/reactor/compose.yaml"])

@@ -14,7 +14,7 @@ from renders import default_settings, rendered, rendered_json
 from reactor_infra.token import Platform, valid_topologies
 
 ROOT = Path(__file__).parent / "snapshots"
-PLATFORMS = (Platform.AWS, Platform.FLY, Platform.GCP)
+PLATFORMS = (Platform.AWS, Platform.FLY, Platform.GCP, Platform.AZURE)
 TOKENS = [(p, t.token) for p in PLATFORMS for t in valid_topologies(p)]
 
 
@@ -29,7 +29,7 @@ def test_render_matches_its_snapshot(platform, token):
 
 
 @pytest.mark.parametrize("token", ["E5+ha@aws", "C10+ha+mr+as@aws", "C6@fly", "E10+ha+mr@fly", "E5+ha@gcp",
-                                   "C10+ha+mr@gcp"])
+                                   "C10+ha+mr@gcp", "E5+ha@azure", "C10+ha+mr@azure"])
 def test_renders_are_byte_identical_across_runs(token):
     from reactor_infra.render import render
     from reactor_infra.settings import load_settings
