@@ -45,6 +45,18 @@ def range_after(cidr: str, index: int) -> str:
     return str(ipaddress.IPv4Network((int(net.network_address) + index * net.num_addresses, net.prefixlen)))
 
 
+def checked_cidr(value: str, low: int, high: int, example: str) -> str:
+    """A stack setting's network range: an IPv4 CIDR between /`low` and /`high` (ValueError
+    with one line saying what is allowed, for a settings validator)."""
+    try:
+        net = ipaddress.IPv4Network(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IPv4 CIDR such as {example}") from None
+    if not low <= net.prefixlen <= high:
+        raise ValueError(f"'{value}': between /{low} and /{high}") from None
+    return str(net)
+
+
 def zone_of(replica: int, zones: int) -> int:
     """The zone a tier's replica lives in: spread in turn over the tier's zones."""
     return replica % max(zones, 1)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import compose, late
+from dataclasses import replace
+
+from . import compose, late, node_boot
 from .catalogue import Placement
-from .layout import POOL_ROUTER, VAULT_ROUTER, DatabaseHosting, Plan, Service, TierPlan
+from .layout import FILE_SYSTEM, POOL_ROUTER, VAULT_ROUTER, DatabaseHosting, Plan, Service, TierPlan
 from .reactor_toml import Endpoints, late_endpoints
 
 S = Service
@@ -84,3 +86,31 @@ def machine_placement(plan: Plan, tier: TierPlan, index: int | None, seal: Mappi
         instance = f"{machine_name(tier, index)}.{domain}"
     return compose.placement(plan, endpoints(plan), site_address(plan), dict(seal), services=tier.services,
                              elsewhere=hosts(plan), instance=instance, peers=peers)
+
+
+def shared_volumes(plan: Plan, tier: TierPlan) -> list[str]:
+    """The volumes of a tier's machines kept on the network file system (its `file-system`
+    links): several Caddy replicas' certificates, several app nodes' blobs (`plan.shared_blobs`)."""
+    if not any(link.source == tier.name and link.target == FILE_SYSTEM for link in plan.links):
+        return []
+    caddies = S.CADDY in tier.services and tier.replicas.max > 1
+    blobs = S.REACTOR_SERVER in tier.services and plan.shared_blobs
+    return [f"{S.CADDY}-data"] * caddies + [f"{S.REACTOR_SERVER}-storage"] * blobs
+
+
+def replica_files(plan: Plan, tier: TierPlan, base: node_boot.NodeFiles, region: str, *,
+                  seal: Mapping[str, str]) -> tuple[list[node_boot.NodeFiles], set[str]]:
+    """Each machine's boot in one region of a tier (an autoscaled pool: one for all), and the
+    plan secrets their services read. From size 3 each replica names itself and its peers
+    (`machine_placement`); the first machine of the primary region initialises OpenBao."""
+    count = 1 if is_pool(tier) else tier.replicas.max
+    initialises = node_boot.bootstraps_openbao(plan, tier.services)
+    out, used = [], set()
+    for i in range(count):
+        files = base
+        if plan.topology.size >= 3:
+            files = replace(base, placement=machine_placement(plan, tier, None if is_pool(tier) else i, seal),
+                            initialises_openbao=initialises and i == 0 and region == plan.primary_region)
+        used |= {name for spec in node_boot.node_specs(plan, files).values() for name in spec.secrets()}
+        out.append(files)
+    return out, used

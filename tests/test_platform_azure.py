@@ -244,3 +244,211 @@ def test_size_3_is_front_door_with_the_admin_paths_closed(token, sku, waf):
     (route,) = resources(token, "azure-native:cdn:Route")
     assert route["inputs"]["httpsRedirect"] == "Enabled"
     assert bool(resources(token, "azure-native:frontdoor:Policy")) is waf
+
+
+# --- secrets: read from Key Vault at boot with the machine's managed identity -------------------
+
+FETCH = "/usr/local/sbin/reactor-fetch-secrets"
+BOOTSTRAP = "/usr/local/sbin/reactor-openbao-bootstrap"
+
+# A fake `curl`: the metadata service's token endpoint answers a token (only with the Metadata
+# header); Key Vault answers GET /secrets/NAME with {"value": "v-<name without the prefix>"} (the
+# OpenBao token: $TOKEN), only with that token in an Authorization header read from stdin (-H @-),
+# and records a PUT's URL and body; anything else fails as curl -f does.
+FAKE_CURL = r"""
+url=; method=GET; header_stdin=; metadata=; body=
+while [ $# -gt 0 ]; do
+  case $1 in
+    -H) shift; case $1 in @-) header_stdin=1 ;; Metadata:true) metadata=1 ;; esac ;;
+    -X) shift; method=$1 ;;
+    --data-binary) shift; body=${1#@} ;;
+    --retry) shift ;;
+    -*) ;;
+    *) url=$1 ;;
+  esac
+  shift
+done
+case $url in
+  http://169.254.169.254/metadata/identity/oauth2/token*resource=https%3A%2F%2Fvault.azure.net*)
+    [ -n "$metadata" ] || { echo "fake curl: no Metadata header" >&2; exit 22; }
+    echo '{"access_token": "tok-123", "token_type": "Bearer"}'; exit 0 ;;
+  "$VAULT"/secrets/*\?api-version=7.4) ;;
+  *) echo "fake curl: unexpected URL $url" >&2; exit 22 ;;
+esac
+[ -n "$header_stdin" ] && [ "$(cat)" = "Authorization: Bearer tok-123" ] || { echo "fake curl: no bearer" >&2; exit 22; }
+name=${url#"$VAULT"/secrets/}; name=${name%%\?*}
+if [ "$method" = PUT ]; then printf '%s\n' "$name" >> "$LOG.put"; cat "$body" > "$LOG.body"; echo '{}'; exit 0; fi
+printf '%s\n' "$name" >> "$LOG"
+case $name in
+  "$PREFIX"-openbao-token) printf '{"value": "%s"}\n' "$TOKEN" ;;
+  "$PREFIX"-*) printf '{"value": "v-%s"}\n' "${name#"$PREFIX"-}" ;;
+  *) echo "fake curl: 404 $name" >&2; exit 22 ;;
+esac
+"""
+
+
+def fake_bin(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, body in (("curl", FAKE_CURL), ("sleep", "exit 0\n")):
+        path = directory / name
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(0o755)
+    return directory
+
+
+def files_of(machine: dict) -> dict[str, str]:
+    return {f["path"]: f["content"] for f in yaml.safe_load(custom_data(machine))["write_files"]}
+
+
+def _env(tmp_path: Path, plan, token_value: str) -> dict[str, str]:
+    from reactor_infra import naming
+    from reactor_infra_azure.userdata import vault_url
+
+    return {"PATH": f"{fake_bin(tmp_path / 'bin')}:/usr/bin:/bin", "PREFIX": naming.prefix(plan),
+            "VAULT": vault_url(plan), "TOKEN": token_value, "LOG": str(tmp_path / "asked")}
+
+
+def test_fetch_secrets_writes_0600_env_files_from_key_vault(tmp_path):
+    """The node's boot step, as rendered in its custom data, against a fake curl standing for the
+    metadata service and Key Vault: env files 0600 in a 0700 directory; the OpenBao token skipped
+    while it is the placeholder, written once the first boot has stored the real one."""
+    from reactor_infra_azure.secrets import PLACEHOLDER
+
+    plan = build_plan(parse("O2@azure"))
+    (node,) = machines("O2@azure")
+    out = tmp_path / "run"
+    script = write(tmp_path, "fetch.sh", files_of(node)[FETCH].replace("/run/reactor", str(out)))
+    env = _env(tmp_path, plan, PLACEHOLDER)
+    result = subprocess.run(["sh", str(script)], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    reactor_env = (out / "reactor-server.env").read_text()
+    assert "REACTOR_ADMIN__TOKEN=v-admin-token\n" in reactor_env
+    assert "REACTOR_VAULT__TOKEN" not in reactor_env and "REACTOR_VAULT__TOKEN not set yet" in result.stderr
+    assert out.stat().st_mode & 0o777 == 0o700
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in out.iterdir())
+    assert sorted(f.name for f in out.iterdir()) == ["postgres.env", "reactor-server.env"]
+    env["TOKEN"] = "s.real-openbao-token"
+    again = subprocess.run(["sh", str(script)], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "REACTOR_VAULT__TOKEN=s.real-openbao-token\n" in (out / "reactor-server.env").read_text()
+
+
+def test_fetch_secrets_fails_when_a_secret_cannot_be_read(tmp_path):
+    (node,) = machines("O2@azure")
+    out = tmp_path / "run"
+    script = write(tmp_path, "fetch.sh", files_of(node)[FETCH].replace("/run/reactor", str(out)))
+    env = {**_env(tmp_path, build_plan(parse("O2@azure")), "x"), "PREFIX": "another-stack"}
+    result = subprocess.run(["sh", str(script)], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert result.returncode != 0 and "404" in result.stderr
+    assert not (out / "reactor-server.env").exists()
+
+
+def _shell_function(script: str, name: str) -> str:
+    import re
+
+    match = re.search(rf"^{name}\(\) {{[^\n]*\n.*?^}}\n", script, re.M | re.S)
+    assert match, f"no function {name}() in the script"
+    return match.group(0)
+
+
+@pytest.mark.parametrize("token", ["O2@azure", "E5+ha@azure"])
+def test_openbao_first_boot_stores_its_token_in_key_vault_and_refuses_the_placeholder(token, tmp_path):
+    from reactor_infra_azure.secrets import PLACEHOLDER
+
+    plan = build_plan(parse(token))
+    with_bootstrap = [m for m in machines(token) if BOOTSTRAP in files_of(m)]
+    assert len(with_bootstrap) == 1  # one machine initialises OpenBao
+    bootstrap = files_of(with_bootstrap[0])[BOOTSTRAP]
+    store = _shell_function(bootstrap, "store")
+    token_file = write(tmp_path, "token", "s.the-new-token\n")
+    env = _env(tmp_path, plan, PLACEHOLDER)
+    done = subprocess.run(["sh", "-c", f'set -eu\n{store}store openbao-token "$1"\n', "sh", str(token_file)],
+                          capture_output=True, text=True, env=env, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "asked.put").read_text() == f"{env['PREFIX']}-openbao-token\n"
+    assert json.loads((tmp_path / "asked.body").read_text()) == {"value": "s.the-new-token\n"}
+    assert not Path(f"{token_file}.json").exists()  # the request body does not outlive the call
+    fetch = _shell_function(bootstrap, "fetch")
+    for value, ok in ((PLACEHOLDER, False), ("s.the-new-token", True)):
+        done = subprocess.run(["sh", "-c", f"{fetch}fetch openbao-token\n"], capture_output=True, text=True,
+                              env={**env, "TOKEN": value}, timeout=30, check=False)
+        assert (done.returncode == 0) is ok, (value, done.stderr)
+
+
+@pytest.mark.parametrize("token", TOKENS)
+def test_every_secret_a_machine_fetches_is_one_its_identity_may_read(token):
+    """Each `get NAME` of a machine's fetch step names a Key Vault secret of the render, and the
+    machine's own identity holds Key Vault Secrets User on exactly that secret."""
+    import re
+
+    from reactor_infra_azure.roles import SECRETS_USER
+
+    secrets = {r["inputs"]["secretName"] for r in resources(token, "azure-native:keyvault:Secret")}
+    identities = {r["name"].removesuffix("-identity-identity"): r for r in
+                  resources(token, "azure-native:managedidentity:UserAssignedIdentity")}
+    grants = {(r["name"].split("-identity-reads-")[0], r["inputs"]["scope"].rsplit("/", 1)[-1])
+              for r in resources(token, "azure-native:authorization:RoleAssignment")
+              if r["inputs"]["roleDefinitionId"].endswith(SECRETS_USER)}
+    for m in machines(token):
+        tier = m["inputs"]["tags"]["tier"]
+        assert tier in identities, m["name"]
+        got = re.findall(r"=\$\(get ([a-z0-9-]+)\)", files_of(m)[FETCH])
+        assert got, m["name"]
+        for name in got:
+            assert name in secrets, f"{m['name']} reads {name}, which is no secret of the render"
+            assert (tier, name) in grants, f"{m['name']} reads {name} but the {tier} identity may not"
+
+
+# --- doctor and the operators' way in ---------------------------------------------------------------
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    for var in ("ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_USE_OIDC", "ARM_USE_MSI"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "azure"))
+    return tmp_path / "azure"
+
+
+def test_doctor_without_credentials_says_how_to_get_them(no_credentials):
+    (check,) = load("azure").doctor()
+    assert not check.ok and "az login" in check.detail
+
+
+def test_doctor_reports_a_service_principal_never_its_secret(no_credentials, monkeypatch):
+    monkeypatch.setenv("ARM_CLIENT_ID", "00000000-0000-0000-0000-000000000009")
+    monkeypatch.setenv("ARM_CLIENT_SECRET", "very-secret-value")
+    (check,) = load("azure").doctor()
+    assert check.ok and "very-secret-value" not in check.detail and "ARM_" in check.detail
+
+
+def test_doctor_reports_the_azure_cli_sign_in(no_credentials):
+    no_credentials.mkdir()
+    (no_credentials / "azureProfile.json").write_text("{}")
+    (check,) = load("azure").doctor()
+    assert check.ok and "Azure CLI" in check.detail
+
+
+def test_admin_access_tunnels_through_bastion_to_the_admin_forwarder(tmp_path):
+    """The command finds a running app machine of the stack and opens Bastion's SSH tunnel with
+    a local forward to the machine's loopback admin forwarder; run against a fake `az`."""
+    from reactor_infra.catalogue import ADMIN_PORT
+
+    plan = build_plan(parse("E5+ha@azure"))
+    access = load("azure").admin_access(plan, 18080)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    az = bin_dir / "az"
+    az.write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "$LOG"\n'
+                  'case $1 in vm) echo /subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/app-0;; esac\n')
+    az.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(tmp_path / "log")}
+    done = subprocess.run(access.command, capture_output=True, text=True, env=env, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "log").read_text().splitlines()
+    assert calls[0].startswith("vm list --resource-group e5-ha-azure --query")
+    assert "tags.tier=='app'" in calls[0]
+    assert calls[1].startswith("network bastion ssh --name e5-ha-azure-bastion-host --resource-group e5-ha-azure "
+                               "--auth-type AAD --target-resource-id /subscriptions/s/")
+    assert calls[1].endswith(f"-- -N -L 18080:127.0.0.1:{ADMIN_PORT}")
+    assert "az keyvault secret show" in access.token_hint and "admin-token" in access.token_hint

@@ -23,7 +23,11 @@ def _name(kind: str, name: str, state: dict[str, Any]) -> str:
         return state["resourceName"]
     if kind == "ResourceGroup" and isinstance(state.get("resourceGroupName"), str):
         return state["resourceGroupName"]
-    own = [k for k in keys if k not in PARENT_KEYS] or keys
+    bare = kind.removeprefix("AFD")
+    for preferred in (f"{kind[0].lower()}{kind[1:]}Name", f"{bare[0].lower()}{bare[1:]}Name"):
+        if preferred in keys:
+            return state[preferred]
+    own = sorted(k for k in keys if k not in PARENT_KEYS) or sorted(keys)
     return state[own[0]] if own else name
 
 

@@ -14,7 +14,6 @@ runs where is the Plan's; this file only maps tiers to Azure services (`places`)
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import replace
 
 import pulumi
 import pulumi_azure_native as az
@@ -298,13 +297,8 @@ class Recipe:
         sealing = primary_keys.seal
         seal = userdata.seal_config(plan, primary_keys.vault_name if sealing else None, primary_keys.seal_name)
         initialises = node_boot.bootstraps_openbao(plan, tier.services)
-        shared = {}
-        if self.files is not None:
-            for link in plan.links:
-                if link.source == tier.name and link.target == FILE_SYSTEM:
-                    volumes = ([f"{S.CADDY}-data"] if S.CADDY in tier.services and tier.replicas.max > 1 else []) + (
-                        [f"{S.REACTOR_SERVER}-storage"] if S.REACTOR_SERVER in tier.services and plan.shared_blobs else [])
-                    shared |= {v: (self.files.host, self.files.share) for v in volumes}
+        shared = ({v: (self.files.host, self.files.share) for v in places.shared_volumes(plan, tier)}
+                  if self.files is not None else {})
         base = node_boot.NodeFiles(
             cloud=userdata.cloud(plan), endpoints=places.endpoints(plan), site_address=places.site_address(plan),
             secret_names=dict(self.secrets.names), placeholder=PLACEHOLDER, seal=seal, services=tier.services,
@@ -313,18 +307,10 @@ class Recipe:
         sites = []
         name = tier.name.value
         for region in tier.regions:
-            count = 1 if places.is_pool(tier) else tier.replicas.max
-            datas = []
-            for i in range(count):
-                files = base
-                if self.multi:
-                    files = replace(base, placement=places.machine_placement(
-                        plan, tier, None if places.is_pool(tier) else i, seal),
-                        initialises_openbao=initialises and i == 0 and region == self.primary)
-                specs = node_boot.node_specs(plan, files)
-                used |= {n for spec in specs.values() for n in spec.secrets()}
-                datas.append(pulumi.Output.all(self._late(region)).apply(
-                    lambda v, f=files: late.bind(node_boot.cloud_config(plan, f, v[0]), v[0])))
+            replicas, reads = places.replica_files(plan, tier, base, region, seal=seal)
+            used |= reads
+            datas = [pulumi.Output.all(self._late(region)).apply(
+                lambda v, f=files: late.bind(node_boot.cloud_config(plan, f, v[0]), v[0])) for files in replicas]
             sites.append(Site(region=region, zones=self.zones[region], subnet=self.networks[region].subnets["machines"].id,
                               security_group=self.firewalls[region].groups[name], addresses=self._fixed(tier, region),
                               custom_data=datas, pools=self.pools.get((name, region), []),

@@ -7,7 +7,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from reactor_infra.addressing import range_after
+from reactor_infra.addressing import checked_cidr, range_after
 
 # Ubuntu 24.04 LTS (Gen2, Trusted Launch): cloud-init reads custom data; apt; the Azure udev rules
 # name data disks by LUN (/dev/disk/azure/scsi1/lun0)
@@ -43,14 +43,6 @@ PAIRED = {
 RESERVED_USERS = frozenset({"root", "admin", "administrator", "azureuser", "user", "test", "guest", "ubuntu"})
 
 
-def _network(value: str, low: int, high: int, example: str) -> str:
-    try:
-        net = ipaddress.IPv4Network(value)
-    except ValueError:
-        raise ValueError(f"'{value}' is not an IPv4 CIDR such as {example}") from None
-    if not low <= net.prefixlen <= high:
-        raise ValueError(f"'{value}': between /{low} and /{high}") from None
-    return str(net)
 
 
 class AzureSettings(BaseModel):
@@ -85,7 +77,7 @@ class AzureSettings(BaseModel):
     @field_validator("network_cidr", "second_network_cidr")
     @classmethod
     def _cidr(cls, value: str | None) -> str | None:
-        return None if value is None else _network(value, 16, 22, "10.42.0.0/16")
+        return None if value is None else checked_cidr(value, 16, 22, "10.42.0.0/16")
 
     @field_validator("image")
     @classmethod

@@ -12,7 +12,6 @@ tier runs where is the Plan's; this file only maps tiers to GCP services (`place
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import replace
 
 import pulumi
 import pulumi_gcp as gcp
@@ -270,9 +269,7 @@ class Recipe:
         seal = userdata.seal_config(plan, primary_keys.ring_name if sealing else None,
                                     primary_keys.seal_name if sealing else None, self.primary)
         initialises = node_boot.bootstraps_openbao(plan, tier.services)
-        shared = {}
-        if self.files is not None and any(link.source == tier.name and link.target == FILE_SYSTEM for link in plan.links):
-            shared = {f"{S.CADDY}-data": (late.marker(FILES_LATE), self.files.share)}
+        shared = {v: (late.marker(FILES_LATE), self.files.share) for v in places.shared_volumes(plan, tier)}
         base = node_boot.NodeFiles(
             cloud=userdata.cloud(plan), endpoints=places.endpoints(plan), site_address=places.site_address(plan),
             secret_names=dict(self.secrets.names), placeholder=PLACEHOLDER, seal=seal, services=tier.services,
@@ -281,18 +278,10 @@ class Recipe:
         sites = []
         for region in tier.regions:
             fixed = self._fixed(tier, region)
-            count = 1 if places.is_pool(tier) else tier.replicas.max
-            datas = []
-            for i in range(count):
-                files = base
-                if self.multi:
-                    files = replace(base, placement=places.machine_placement(
-                        plan, tier, None if places.is_pool(tier) else i, seal),
-                        initialises_openbao=initialises and i == 0 and region == self.primary)
-                specs = node_boot.node_specs(plan, files)
-                used |= {name for spec in specs.values() for name in spec.secrets()}
-                datas.append(pulumi.Output.all(self._late(region)).apply(
-                    lambda v, f=files: late.bind(node_boot.cloud_config(plan, f, v[0]), v[0])))
+            replicas, reads = places.replica_files(plan, tier, base, region, seal=seal)
+            used |= reads
+            datas = [pulumi.Output.all(self._late(region)).apply(
+                lambda v, f=files: late.bind(node_boot.cloud_config(plan, f, v[0]), v[0])) for files in replicas]
             subnet = self.network.subnets[region]
             sites.append(Site(region=region, zones=self.zones[region], subnetwork=subnet.id, addresses=fixed,
                               user_data=datas, kms_key=self._data_key(region)))

@@ -7,7 +7,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from reactor_infra.addressing import range_after
+from reactor_infra.addressing import checked_cidr, range_after
 
 # Ubuntu 24.04 LTS: its images run cloud-init from the `user-data` metadata key and carry the
 # Google guest agent (OS Login, load balancer addresses) and gcloud (Secret Manager at boot).
@@ -18,14 +18,6 @@ _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _ZONE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-def _network(value: str, low: int, high: int, example: str) -> str:
-    try:
-        net = ipaddress.IPv4Network(value)
-    except ValueError:
-        raise ValueError(f"'{value}' is not an IPv4 CIDR such as {example}") from None
-    if not low <= net.prefixlen <= high:
-        raise ValueError(f"'{value}': between /{low} and /{high}") from None
-    return str(net)
 
 
 class GcpSettings(BaseModel):
@@ -59,12 +51,12 @@ class GcpSettings(BaseModel):
     @field_validator("network_cidr", "second_network_cidr")
     @classmethod
     def _cidr(cls, value: str | None) -> str | None:
-        return None if value is None else _network(value, 16, 24, "10.42.0.0/16")
+        return None if value is None else checked_cidr(value, 16, 24, "10.42.0.0/16")
 
     @field_validator("services_cidr")
     @classmethod
     def _services(cls, value: str) -> str:
-        return _network(value, 16, 24, "10.100.0.0/16")
+        return checked_cidr(value, 16, 24, "10.100.0.0/16")
 
     @field_validator("project")
     @classmethod
