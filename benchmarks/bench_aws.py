@@ -62,8 +62,11 @@ print(json.dumps({"import": t1 - t0, "first": t2 - t1, "warm": t3 - t2, "to_json
 
 # The floor: a plain Pulumi program (no reactor_infra) registering the resources listed in the
 # spec file. argv: spec path, number of programs to run in this process (times printed as JSON).
+# It drops every resource's aliases as the offline render does (FLOOR_KEEP_ALIASES=1 keeps them:
+# azure-native's per-API-version aliases alone make a plain program slower than a render); it
+# takes azure-native's module name, its input-only argument names and identity maps too.
 FLOOR = r"""
-import asyncio, contextvars, importlib, json, sys, threading, time
+import asyncio, contextvars, importlib, json, os, re, sys, threading, time
 t0 = time.perf_counter()
 import pulumi
 import pulumi.runtime as rt
@@ -74,23 +77,56 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 spec = json.load(open(sys.argv[1]))
+KEEP_ALIASES = os.environ.get("FLOOR_KEEP_ALIASES") == "1"
+
+def as_answered(state):  # a managed identity's user-assigned identities: Azure answers a map of them
+    identity = state.get("identity")
+    if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
+        return {**state, "identity": {**identity,
+                                      "userAssignedIdentities": {i: {} for i in identity["userAssignedIdentities"]}}}
+    return state
 
 class Trivial(rt.Mocks):
     def new_resource(self, args):
-        return (args.name + "_id" if args.custom else None), args.inputs
+        return (args.name + "_id" if args.custom else None), as_answered(args.inputs)
     def call(self, args):
         return {}
 
 def sdk_class(typ):  # the SDK's class for a type token, and its wire name -> Python argument name map
     pkg, middle, name = typ.split(":")
     if pkg == "pulumi":  # pulumi:providers:<pkg>; a provider's arguments are inputs only
-        module = importlib.import_module(f"pulumi_{name}")
+        module = importlib.import_module(f"pulumi_{name.replace('-', '_')}")
         return module.Provider, {v: k for k, v in _types.input_type_py_to_pulumi_names(module.ProviderArgs).items()}
     mod = middle.split("/")[0]
-    cls = getattr(importlib.import_module(f"pulumi_{pkg}" + ("" if mod == "index" else f".{mod}")), name)
-    return cls, _types.resource_pulumi_to_py_names(cls)
+    cls = getattr(importlib.import_module(f"pulumi_{pkg.replace('-', '_')}" + ("" if mod == "index" else f".{mod}")), name)
+    # inputs that are no outputs (azure-native's resourceGroupName, ...) are named by the arguments
+    # class only (<Name>InitArgs where <Name>Args is an input type); resource_name_ is an input's
+    own = sys.modules[cls.__module__]
+    args = getattr(own, name + "InitArgs", None) or getattr(own, name + "Args", None)
+    names = {**({v: k for k, v in _types.input_type_py_to_pulumi_names(args).items()} if args else {}),
+             **_types.resource_pulumi_to_py_names(cls)}
+    return cls, {k: v + "_" if v in ("resource_name", "opts") else v for k, v in names.items()}
+
+def construct(cls, name, opts, kwargs):
+    while True:  # a required input the render gave as an Output of None (absent on the wire)
+        try:
+            return cls(name, opts=opts, **kwargs)
+        except TypeError as err:
+            missing = re.fullmatch(r"Missing required property '(\w+)'", str(err))
+            if not missing or missing[1] in kwargs:
+                raise
+            kwargs[missing[1]] = pulumi.Output.from_input(None)
+
+def drop_aliases(args):  # as the offline render does (reactor_infra/render.py `_without_aliases`)
+    if args.opts is None or not args.opts.aliases:
+        return None
+    opts = args.opts._copy()
+    opts.aliases = None
+    return pulumi.ResourceTransformationResult(args.props, opts)
 
 def program():
+    if not KEEP_ALIASES:
+        pulumi.runtime.register_stack_transformation(drop_aliases)
     made = {}
     def make(r):
         if r["urn"] in made:
@@ -102,7 +138,7 @@ def program():
             res = pulumi.ComponentResource(r["type"], r["name"], None, opts)
         else:  # the SDK's own class with the render's input values (nested ones as plain dicts)
             cls, py_names = sdk_class(r["type"])
-            res = cls(r["name"], opts=opts, **{py_names[k]: v for k, v in r["inputs"].items()})
+            res = construct(cls, r["name"], opts, {py_names[k]: v for k, v in r["inputs"].items()})
         made[r["urn"]] = res
         return res
     by_urn = {r["urn"]: r for r in spec}

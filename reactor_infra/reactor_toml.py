@@ -304,7 +304,8 @@ def _capabilities(plan: Plan, ep: Endpoints, doc: tomlkit.TOMLDocument) -> None:
 def _storage(plan: Plan, ep: Endpoints) -> Table:
     storage = _table("signing_secret: REACTOR_STORAGE__SIGNING_SECRET")
     if plan.storage is StorageBackend.FS:
-        _put(storage, "backend", "fs", "one app node: blobs on its persistent disk")
+        _put(storage, "backend", "fs", "several app nodes: blobs on the network file system they share"
+             if plan.shared_blobs else "one app node: blobs on its persistent disk")
         _put(storage, "fs_base_path", f"{STATE_DIR}/storage")
         return storage
     _put(storage, "backend", "s3", "several app nodes share one bucket; credentials: AWS default chain")

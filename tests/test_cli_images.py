@@ -84,7 +84,7 @@ INFO = ["info", "--format", "{{.ServerVersion}}"]
 SERVER_ARGS = ("--build-arg", f"REACTOR_COMMIT={REACTOR_COMMIT}", "--build-arg", "FEATURES=openbao")
 GATEWAY_ARGS = ("--build-arg", f"REACTOR_COMMIT={REACTOR_COMMIT}")
 CADDY_ARGS = ("--build-arg", "CADDY_DNS_ROUTE53=v1.6.2", "--build-arg", "CADDY_DNS_CLOUDFLARE=v0.2.4",
-              "--build-arg", "CADDY_DNS_GOOGLECLOUDDNS=v1.1.0")
+              "--build-arg", "CADDY_DNS_GOOGLECLOUDDNS=v1.1.0", "--build-arg", "CADDY_DNS_AZURE=v0.6.0")
 SERVER = "reactor-server:v1-4747219-openbao"
 GATEWAY = "reactor-gateway-server:v1-4747219"
 CADDY = "caddy-dns:2.11-route53-v1.6.2-cloudflare-v0.2.4-googleclouddns-v1.1.0-azure-v0.6.0"

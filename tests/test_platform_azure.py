@@ -452,3 +452,45 @@ def test_admin_access_tunnels_through_bastion_to_the_admin_forwarder(tmp_path):
                                "--auth-type AAD --target-resource-id /subscriptions/s/")
     assert calls[1].endswith(f"-- -N -L 18080:127.0.0.1:{ADMIN_PORT}")
     assert "az keyvault secret show" in access.token_hint and "admin-token" in access.token_hint
+
+
+def test_every_machines_custom_data_fits_azures_limit():
+    """Azure takes at most 65,535 bytes of custom data (before base64); every machine of every
+    @azure render stays under it (the largest boot is the size-2 node's, every service on it)."""
+    largest = 0
+
+    def fits(topology):
+        nonlocal largest
+        for m in machines(topology.token):
+            size = len(base64.b64decode((m["inputs"].get("osProfile")
+                                         or m["inputs"]["virtualMachineProfile"]["osProfile"])["customData"]))
+            largest = max(largest, size)
+            assert size <= 65535, f"{topology.token} {m['name']}: {size} bytes of custom data"
+
+    assert every(list(valid_topologies(Platform_.AZURE)), fits) == 87
+    assert largest > 20000  # the check read real boots
+
+
+def test_a_region_without_availability_zones_gets_no_zone_anywhere():
+    """northcentralus has no availability zones: Azure refuses a zone there, so no machine, disk,
+    address, balancer frontend or database names one, +ha is same-zone, storage is locally
+    redundant; the same token elsewhere uses zones."""
+    from reactor_infra.settings import load_settings
+
+    def zones(doc: dict) -> list[str]:
+        found = []
+        for r in doc["resources"]:
+            i = r["inputs"]
+            if i.get("zones") or i.get("availabilityZone"):
+                found.append(r["name"])
+            found += [r["name"] for f in i.get("frontendIPConfigurations") or [] if f.get("zones")]
+        return found
+
+    plain = json.loads(render_graph("E5+ha@azure", load_settings({"regions": ["northcentralus"]})).to_json())
+    assert zones(plain) == []
+    (server,) = [r for r in plain["resources"] if r["type"] == "azure-native:dbforpostgresql:Server"]
+    assert server["inputs"]["highAvailability"] == {"mode": "SameZone"}
+    (account,) = [r for r in plain["resources"] if r["type"] == "azure-native:storage:StorageAccount"]
+    assert account["inputs"]["sku"]["name"] == "Premium_LRS"
+    zoned = json.loads(rendered_json("E5+ha@azure"))
+    assert len(zones(zoned)) > 10

@@ -3,7 +3,7 @@ private DNS zone (no public access), and with +mr a replica in the second region
 read-write virtual endpoint (its writer name follows a promotion).
 
 General Purpose (Burstable for edition O without +ha: no high availability there), zone
-redundant high availability for +ha, backups kept the edition's days (7-35), geo-redundant
+redundant high availability for +ha (same-zone in a region without availability zones), backups kept the edition's days (7-35), geo-redundant
 backups and a customer-managed key for editions E and C (both only at create: set here from the
 first `up`), TLS required (`require_secure_transport`), `citext` allowed (the runtime's
 migrations create it, in each tenant database for edition C), a CanNotDelete lock and Pulumi's
@@ -49,6 +49,7 @@ class DatabaseArgs:
     password: pulumi.Input[str]
     encryption: Encryption | None = None
     replica_region: str | None = None
+    zoned: bool = True  # the region has availability zones (zone-redundant HA; else same-zone)
     depends_on: tuple[pulumi.Resource, ...] = field(default_factory=tuple)
 
 
@@ -77,12 +78,12 @@ class Database(AzureComponent):
         self.server = az.dbforpostgresql.Server(
             f"{name}-server", server_name=server_name, resource_group_name=rg, location=args.region, version="16",
             administrator_login=ADMIN_USER, administrator_login_password=args.password,
-            sku={"name": sku, "tier": tier}, availability_zone="1",
+            sku={"name": sku, "tier": tier}, availability_zone="1" if args.zoned else None,
             storage={"storage_size_gb": max(32, sizing.disk_gb), "auto_grow": "Enabled"},
             backup={"backup_retention_days": retention_days(plan.policy),
                     "geo_redundant_backup": "Enabled" if plan.policy.customer_managed_keys else "Disabled"},
-            high_availability=({"mode": "ZoneRedundant", "standby_availability_zone": "2"} if plan.database.standby
-                               else {"mode": "Disabled"}),
+            high_availability=(({"mode": "ZoneRedundant", "standby_availability_zone": "2"} if args.zoned
+                                else {"mode": "SameZone"}) if plan.database.standby else {"mode": "Disabled"}),
             network={"delegated_subnet_resource_id": args.subnets[args.region],
                      "private_dns_zone_arm_resource_id": zone.id, "public_network_access": "Disabled"},
             auth_config={"password_auth": "Enabled", "active_directory_auth": "Disabled"},

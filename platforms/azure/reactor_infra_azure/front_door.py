@@ -44,8 +44,10 @@ class FrontDoorArgs:
 
 
 def waf_name(plan: Plan) -> str:
-    """WAF policy names are letters and digits only, starting with a letter."""
-    return "".join(c for c in physical_name(plan, "waf", "policy", 128).title() if c.isalnum())
+    """WAF policy names are letters and digits only, starting with a letter: the physical name
+    without its '-' (`e5haazurewafpolicy`)."""
+    name = "".join(c for c in physical_name(plan, "waf", "policy", 128) if c.isalnum())
+    return name if name[0].isalpha() else f"waf{name}"
 
 
 class FrontDoor(AzureComponent):

@@ -43,6 +43,7 @@ class LoadBalancerArgs:
     public_ip: pulumi.Input[str] | None = None  # a public balancer's address (its resource id)
     subnet: pulumi.Input[str] | None = None  # an internal one's subnet
     private_ip: str | None = None  # and its fixed address there
+    zones: tuple[str, ...] = ()  # an internal frontend's zones (none where the region has none)
 
 
 class LoadBalancer(AzureComponent):
@@ -61,7 +62,7 @@ class LoadBalancer(AzureComponent):
             frontend = {"name": FRONT, "public_ip_address": {"id": args.public_ip}}
         else:
             frontend = {"name": FRONT, "subnet": {"id": args.subnet}, "private_ip_address": args.private_ip,
-                        "private_ip_allocation_method": "Static", "zones": ["1", "2", "3"]}
+                        "private_ip_allocation_method": "Static", "zones": list(args.zones) or None}
         protocol, port, path = args.probe
         self.balancer = az.network.LoadBalancer(
             f"{name}-lb", load_balancer_name=lb_name, resource_group_name=args.resource_group, location=args.region,

@@ -44,7 +44,11 @@ def resource_state(typ: str, name: str, state: dict[str, Any], region: str) -> t
     identity = state.get("identity")
     if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
         # inputs list the identities; Azure answers with a map of them
-        state["identity"] = {**identity, "userAssignedIdentities": {i: {} for i in identity["userAssignedIdentities"]}}
+        identity = state["identity"] = {**identity,
+                                        "userAssignedIdentities": {i: {} for i in identity["userAssignedIdentities"]}}
+    if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
+        # a system-assigned identity's principal (a backup vault's, Front Door's)
+        state["identity"] = {**identity, "principalId": fake_uuid(seed + "/system-identity"), "tenantId": TENANT}
     group = state.get("resourceGroupName") if isinstance(state.get("resourceGroupName"), str) else "rg"
     if typ == "azure-native:resources:ResourceGroup":
         return f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{physical}", state

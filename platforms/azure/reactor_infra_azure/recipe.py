@@ -169,11 +169,14 @@ class Recipe:
         self.keys = {loc: Keys(f"keys{'' if i == 0 else '-' + loc}", KeysArgs(
             plan=plan, location=loc, resource_group=self.rg, tenant=self.tenant, data_key=self.cmk,
             seal_key=seal and i == 0)) for i, loc in enumerate(locations)}
-        primary = self.keys[self.primary]
-        PrivateLink("key-vault-link", PrivateLinkArgs(
-            plan=plan, tier="vault", region=self.primary, resource_group=self.rg, target=primary.vault.id, group="vault",
-            zone="privatelink.vaultcore.azure.net", subnet=self.networks[self.primary].subnets["endpoints"].id,
-            networks={r: n.vnet.id for r, n in self.networks.items()}))
+        zone = None  # every vault behind a private endpoint: in its region's network, or the primary's
+        for i, (location, keys) in enumerate(self.keys.items()):
+            where = location if location in self.networks else self.primary
+            link = PrivateLink(f"key-vault-link{'' if i == 0 else '-' + location}", PrivateLinkArgs(
+                plan=plan, tier="vault", region=where, resource_group=self.rg, target=keys.vault.id, group="vault",
+                zone="privatelink.vaultcore.azure.net", subnet=self.networks[where].subnets["endpoints"].id,
+                networks={r: n.vnet.id for r, n in self.networks.items()}, zone_id=zone))
+            zone = link.zone_id
         self.key_user = None
         self.encryption_sets: dict[str, pulumi.Output[str]] = {}
         if self.cmk:
@@ -212,7 +215,7 @@ class Recipe:
                                     geo_key=geo, replica_key=self.keys[replica].data.key_uri_with_version if replica else None)
         regions = [self.primary] + ([replica] if replica else [])
         return Database("database", DatabaseArgs(
-            plan=plan, region=self.primary, resource_group=self.rg,
+            plan=plan, region=self.primary, resource_group=self.rg, zoned=self.primary not in ZONELESS,
             subnets={r: self.networks[r].subnets["database"].id for r in regions},
             networks={r: n.vnet.id for r, n in self.networks.items()},
             password=self.secrets.values["database-admin-password"], encryption=encryption, replica_region=replica,
@@ -278,7 +281,8 @@ class Recipe:
                 lb = LoadBalancer(f"{role}{'' if i == 0 else '-' + region}", LoadBalancerArgs(
                     plan=plan, tier=tier.name.value, role=role if i == 0 else f"{role}-{region}", region=region,
                     resource_group=self.rg, subscription=self.subscription, ports=[port], probe=probe,
-                    subnet=self.networks[region].subnets["machines"].id, private_ip=self._router_address(role, region)))
+                    subnet=self.networks[region].subnets["machines"].id, private_ip=self._router_address(role, region),
+                    zones=("1", "2", "3") if region not in ZONELESS else ()))
                 self.pools.setdefault((tier.name.value, region), []).append(lb.pool)
                 self.routers.setdefault(tier.name.value, {})[region] = [self._router_address(role, region)]
 
