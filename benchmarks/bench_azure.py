@@ -41,29 +41,24 @@ Run by hand (never a timed test):
 instead of the default LARGEST; --profile adds the import share (-X importtime) of a fresh render
 of the first token; --json prints one JSON document instead of the tables (progress on stderr).
 
-Measured once (`--largest --aliases --profile`; 2 vCPUs shared with other sessions' test runs, load
-average 1.2 at the start, 1.9 at the end, about 7 minutes; Python 3.11, pulumi 3.272,
-pulumi-azure-native 3.29, pulumi-random 4.21, pulumi-tls 5.6), fresh processes, median of 3:
+Measured (`--runs 3`, after the floor moved into bench_aws; 2 vCPUs, load average 1.3 at the
+start; Python 3.11, pulumi 3.272, pulumi-azure-native 3.29), fresh processes, median of 3:
   token           resources  render s  CPU s  RSS MiB  floor s  CPU s  RSS MiB  render/floor s
-  E5+ha@azure           179      3.24   3.21      152     2.49   2.49      134            1.30
-  C6+ha+mr@azure        349      4.81   4.78      175     3.11   3.08      156            1.55
-  in-process, warm: E5+ha@azure render 1.02 s vs floor 0.56 s; C6+ha+mr@azure render 3.07 s vs floor 1.35 s
-  floor with the SDK's aliases kept: E5+ha@azure 3.98 s, 197 MiB; C6+ha+mr@azure 7.20 s, 277 MiB
-So reactor-infra's own work is about 0.75 s of a cold E5+ha@azure render and 1.7 s of a
-C6+ha+mr@azure one; the rest is Python, Pulumi and the SDKs, which the floor pays too. The plain
-program that keeps azure-native's aliases is slower than either render (1.2x, 1.5x).
-Largest (`--largest`, 87 tokens): C6+ha+mr@azure 343, C6+mr@azure 329, E6+ha+mr@azure 324,
-O6+ha+mr@azure 306 (the plugin was being edited during that run: C6+ha+mr@azure rendered 349 a few
-minutes later). E5+ha@azure's render loads 10 of the 15 submodules, C6+ha+mr@azure's 12 (no cdn,
-frontdoor, monitor: size 3 and +as only).
-Imports, whole process over `import pulumi` (0.49 s, 45 MiB): the SDK's top level +0.21 s, +3 MiB;
-the plugin +0.98 s, +17 MiB (the core, pydantic, the SDK's top level); the plugin and the 10
-submodules of E5+ha@azure +4.4 s, +80 MiB; all 15 +4.6 s, +97 MiB. These import times were inflated by
-the other load (wall above CPU): a spot check at load 1.6 gave 1.87 s (timer) and 2.45 s, 125 MiB
-(process) for the plugin and those 10 submodules. Of the submodules (each on top of the SDK's top
-level) network dominates: 0.84 s and +31 MiB (8.8 MB of generated source), then compute 0.33 s,
-monitor 0.23 s, cdn 0.17 s, storage 0.14 s, every other one under 0.1 s. `-X importtime` of a
-render of E5+ha@azure: pulumi_azure_native 1.32 s of 2.00 s of imports.
+  E5+ha@azure           179      3.31   3.32      152     2.43   2.43      134            1.36
+  C6+ha+mr@azure        349      3.51   3.54      175     2.71   2.73      155            1.29
+  in-process, warm: E5+ha@azure render 1.01 s vs floor 0.50 s; C6+ha+mr@azure 2.92 s vs 0.98 s
+So reactor-infra's own work is under 1 s of a cold render; the rest is Python, Pulumi and the
+SDKs, which the floor pays too. An earlier `--largest --aliases --profile` run (other sessions'
+tests on the cores) found the largest tokens C6+ha+mr@azure 343 (349 since every Key Vault has
+a private endpoint), C6+mr@azure 329, E6+ha+mr@azure 324, and the floor with the SDK's aliases
+kept at 3.98 s / 197 MiB (E5+ha) and 7.20 s / 277 MiB (C6+ha+mr): slower than either render.
+E5+ha@azure's render loads 10 of the 15 submodules, C6+ha+mr@azure's 12 (cdn, frontdoor, monitor:
+size 3 and +as only).
+Imports, whole process over `import pulumi` (0.34-0.37 s, 45 MiB): the SDK's top level +0.11-0.15
+s, +3 MiB; the plugin +0.32-0.52 s, +17 MiB (the core, pydantic, the SDK's top level); the plugin
+and E5+ha@azure's 10 submodules +2.0-2.5 s, +80 MiB; all 15 +2.5-3.4 s, +97 MiB (two runs). Of the
+submodules network dominates: 0.62-0.78 s and +31 MiB on its own (8.8 MB of generated source),
+then compute 0.23 s, monitor 0.21 s, cdn 0.16 s, storage 0.13 s, every other one under 0.1 s.
 """
 
 from __future__ import annotations
