@@ -11,7 +11,7 @@ address without a domain) are late markers the platform binds (`reactor_infra.la
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from dataclasses import replace
 
@@ -114,3 +114,19 @@ def replica_files(plan: Plan, tier: TierPlan, base: node_boot.NodeFiles, region:
         used |= {name for spec in node_boot.node_specs(plan, files).values() for name in spec.secrets()}
         out.append(files)
     return out, used
+
+
+def certificate_names(plan: Plan, fixed: Callable[[TierPlan, str], list[str]],
+                      vault_router: str | None) -> dict[str, tuple[list[str], list[str]]]:
+    """What each TLS tier's certificate from the install's private CA covers (`InternalCaArgs`):
+    the tier's private name and each of its machines', their fixed addresses (`fixed(tier,
+    region)`) and, for a clustered OpenBao, the vault router's address."""
+    out = {}
+    for t in plan.tls_tiers():
+        count = t.replicas.max
+        names = [t.name.value] + ([machine_name(t, i) for i in range(count)] if count > 1 else [])
+        addresses = [a for r in t.regions for a in fixed(t, r)]
+        if vault_router and routed(plan) is t:
+            addresses.append(vault_router)
+        out[t.name.value] = (names, addresses)
+    return out

@@ -10,12 +10,13 @@ markers (`reactor_infra.late`).
 
 from __future__ import annotations
 
-from reactor_infra.machine_places import (DATABASE_HOST, PUBLIC_HOST, endpoints, hosts, is_pool, machine_name,
-                                          machine_placement, machine_tiers, pool_routed, replica_files, routed,
-                                          shared_volumes, site_address)
+from reactor_infra.machine_places import (DATABASE_HOST, PUBLIC_HOST, certificate_names, endpoints, hosts, is_pool,
+                                          machine_name, machine_placement, machine_tiers, pool_routed, replica_files,
+                                          routed, shared_volumes, site_address)
 
-__all__ = ["DATABASE_HOST", "PUBLIC_HOST", "endpoints", "hosts", "is_pool", "machine_name", "machine_placement",
-           "machine_tiers", "pool_routed", "replica_files", "routed", "shared_volumes", "site_address"]
+__all__ = ["DATABASE_HOST", "PUBLIC_HOST", "certificate_names", "endpoints", "hosts", "is_pool", "machine_name",
+           "machine_placement", "machine_tiers", "pool_routed", "replica_files", "routed", "shared_volumes",
+           "site_address"]
 
 DOMAIN = "reactor.internal"
 PROJECT = "project"  # late: the project id (the seal's, googleclouddns's)

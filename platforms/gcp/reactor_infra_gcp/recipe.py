@@ -126,14 +126,7 @@ class Recipe:
     def _internal_ca(self) -> dict[str, pulumi.Output[str]]:
         """The private CA and each TLS tier's certificate (late values), their keys (secrets)."""
         plan = self.plan
-        tiers = {}
-        for t in plan.tls_tiers():
-            count = t.replicas.max
-            names = [t.name.value] + ([places.machine_name(t, i) for i in range(count)] if count > 1 else [])
-            addresses = [a for r in t.regions for a in self._fixed(t, r)]
-            if places.routed(plan) is t:
-                addresses.append(self._router_address("vault-router", self.primary))
-            tiers[t.name.value] = (names, addresses)
+        tiers = places.certificate_names(plan, self._fixed, self._router_address("vault-router", self.primary))
         ca = InternalCa("internal-ca", InternalCaArgs(plan=plan, tiers=tiers, domain=places.DOMAIN), self.opts)
         self.late[catalogue.INTERNAL_CA_LATE] = ca.ca_pem
         self.late |= {catalogue.cert_late(t): pem for t, pem in ca.certs.items()}
