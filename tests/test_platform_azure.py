@@ -1,14 +1,14 @@
-"""The azure platform through the offline mock render: every tier is
-virtual machines booted by cloud-init from base64 custom data (the core's node boot with
-Azure's hooks: Key Vault read over its private endpoint with the machine's managed identity,
-the data disk at LUN 0, Azure Files NFS for the volumes machines share).
+"""The azure platform through the offline mock render: every tier is virtual machines booted by
+cloud-init from base64 custom data (the core's node boot with Azure's hooks: Key Vault read over
+its private endpoint with the machine's managed identity, the data disk at LUN 0, Azure Files NFS
+for the volumes machines share).
 
-What must hold whatever the snapshot: the plugin builds every @azure token; bad `extras.azure`
-is refused in one line; renders are deterministic; every machine's custom data is accepted by cloud-init and its boot scripts by sh
-and shellcheck; no secret value is in any render; the firewall opens only 80/443 to the world
-and denies the rest; Key Vault, the database, the machines and the edge keep the reviewers'
-rules (purge protection and no public access, no public database, no passwords, encryption at
-host, WAF for E).
+What must hold whatever the snapshot: the plugin builds every @azure token; bad `extras.azure` is
+refused in one line; renders are deterministic; every machine's custom data is accepted by
+cloud-init and its boot scripts by sh and shellcheck, and the boot steps do what they say against
+a fake curl (the metadata service, Key Vault); no secret value is in any render; the firewall
+opens only 80/443 to the world and denies the rest; Key Vault, the database, the machines and the
+edge keep the reviewers' rules; doctor and the operators' way in never show a secret.
 """
 
 from __future__ import annotations
