@@ -188,13 +188,22 @@ def _direct_url(at: Placement) -> str:
 def published(plan: Plan, service: Service) -> tuple[tuple[str, int], ...]:
     """(host address, port) pairs a service publishes on its host: size 1 publishes reactor-server
     on 127.0.0.1:8000 only; from size 2 the Caddy of the ingress tier takes exactly the ports the
-    Plan's internet links name (80, 443); nothing else is ever published."""
+    Plan's internet links name (80, 443); a service on a machine of its own tier (not a container
+    task, not one Docker host) also takes the ports other machines' links reach it on (the
+    gateway's :8000 on an app machine, NATS routes between machines). Nothing else is published;
+    which sources reach a published port is the firewall's part (one rule per link)."""
     if plan.ingress.tier is None:
         return ((LOOPBACK, REACTOR),) if service is S.REACTOR_SERVER else ()
     tier = plan.tier_of(service)
-    if service is not S.CADDY or tier is None or tier.name != plan.ingress.tier:
+    if tier is None:
         return ()
-    return tuple((ANY, p) for p in sorted({link.port for link in plan.links if link.source == INTERNET}))
+    ports = set()
+    if service is S.CADDY and tier.name == plan.ingress.tier:
+        ports |= {link.port for link in plan.links if link.source == INTERNET}
+    on_machine = not plan.traits.one_host and tier.name.value not in plan.traits.container_tiers
+    if on_machine and plan.topology.size >= 3:
+        ports |= {link.port for link in plan.links if link.target_service is service and link.source != INTERNET}
+    return tuple((ANY, p) for p in sorted(ports))
 
 
 # --- one builder per service ---------------------------------------------------------------------
@@ -313,7 +322,7 @@ def nats(plan: Plan, at: Placement) -> ServiceSpec:
     # the platform's checks come from outside the machine (Fly): /healthz on the private network
     monitor = any_host(plan) if plan.traits.external_probes else LOOPBACK
     conf = templating.nats_conf(plan, server_name=at.name_of(S.NATS), routes=routes, cluster=bool(routes), tls=tls,
-                                listen_host=any_host(plan), monitor_host=monitor)
+                                listen_host=any_host(plan), monitor_host=monitor, advertise=at.instance)
     secret_env: dict[str, str] = {}
     if routes:
         secret_env[templating.NATS_CLUSTER_PASSWORD_ENV] = "${nats-cluster-password}"

@@ -180,9 +180,10 @@ def validate(token: TokenArg = None, stack: StackOpt = None) -> None:
 
 
 def _register_image_commands() -> None:
-    from . import cli_images  # runs the docker client; imports no Pulumi
+    from . import cli_bundle, cli_images  # run the docker client / write files; import no Pulumi
 
     cli_images.register(app)
+    cli_bundle.register(app)
 
 
 _register_image_commands()

@@ -120,7 +120,7 @@ def _secret_file_name(service: Service, f) -> str:
 
 
 def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec], secrets_dir: str,
-             host_paths: Mapping[str, str]) -> dict[str, Any]:
+             host_paths: Mapping[str, str], extra_hosts: list[str], publish_address: str | None) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": spec.image, "restart": "unless-stopped"}
     if spec.command:
         svc["command"] = list(spec.command)
@@ -135,7 +135,8 @@ def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec]
     volumes += [f"{host_paths.get(f'{spec.service}-{m.role}', f'{spec.service}-{m.role}')}:{m.path}" for m in spec.mounts]
     if volumes:
         svc["volumes"] = volumes
-    ports = [f"{ip}:{port}:{port}" if ip != ANY else f"{port}:{port}" for ip, port in published(plan, spec.service)]
+    ports = [f"{ip}:{port}:{port}" if ip != ANY else (f"{publish_address}:{port}:{port}" if publish_address else f"{port}:{port}")
+             for ip, port in published(plan, spec.service)]
     # a sidecar shares the service's network namespace: its loopback-only port is published here
     ports += [f"{LOOPBACK}:{car.publish}:{car.publish}" for car in spec.sidecars if car.publish]
     if ports:
@@ -143,6 +144,8 @@ def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec]
     address = identity_addresses(specs).get(spec.service)
     if address:
         svc["networks"] = {"default": {"ipv4_address": address}}
+    if extra_hosts:
+        svc["extra_hosts"] = list(extra_hosts)
     svc["healthcheck"] = _healthcheck(spec.health.check)
     depends: dict[str, Any] = {}
     for need in spec.needs:
@@ -163,7 +166,7 @@ def _service(plan: Plan, spec: ServiceSpec, specs: Mapping[Service, ServiceSpec]
     return svc
 
 
-def _prestart(spec: ServiceSpec, step, secrets_dir: str) -> dict[str, Any]:
+def _prestart(spec: ServiceSpec, step, secrets_dir: str, extra_hosts: list[str]) -> dict[str, Any]:
     """A prestart step as a one-shot service: its command reads its script (a config file, no
     secret inside) on standard input; the service's own files (a CA bundle) are mounted too."""
     svc: dict[str, Any] = {"image": step.image, "restart": "no"}
@@ -181,6 +184,8 @@ def _prestart(spec: ServiceSpec, step, secrets_dir: str) -> dict[str, Any]:
         svc["env_file"] = [f"{secrets_dir}/{spec.service}-{step.name}.env"]
     if volumes:
         svc["volumes"] = volumes
+    if extra_hosts:
+        svc["extra_hosts"] = list(extra_hosts)
     return svc
 
 
@@ -190,15 +195,19 @@ def _sidecar(spec: ServiceSpec, car) -> dict[str, Any]:
 
 
 def compose_yaml(plan: Plan, specs: Mapping[Service, ServiceSpec], *, secrets_dir: str = DEFAULT_SECRETS_DIR,
-                 host_paths: Mapping[str, str] | None = None) -> str:
+                 host_paths: Mapping[str, str] | None = None,
+                 extra_hosts: Mapping[str, tuple[str, ...]] | None = None, publish_address: str | None = None) -> str:
     """compose.yaml for the services of one node (`specs`, from `catalogue.specs`); config files
     are expected beside it in the compose directory (`config_files`). `host_paths`: volume
     (`<service>-<role>`) -> a directory of the host that holds it instead of a named volume
-    (a network file system several nodes share)."""
+    (a network file system several nodes share). `extra_hosts`: private name -> addresses every
+    service resolves it to (where no private DNS zone names the install's machines: on-prem).
+    `publish_address`: the host address published ports bind to (default: all of them)."""
     host_paths = dict(host_paths or {})
+    hosts = [f"{name}:{address}" for name, addresses in sorted((extra_hosts or {}).items()) for address in addresses]
     services: dict[str, Any] = {}
     for service, spec in specs.items():
-        services[str(service)] = _service(plan, spec, specs, secrets_dir, host_paths)
+        services[str(service)] = _service(plan, spec, specs, secrets_dir, host_paths, hosts, publish_address)
         waited = any(n.service == service and n.condition is Condition.READY
                      for other in specs.values() for n in other.needs)
         if waited and spec.health.ready is not None:
@@ -206,7 +215,7 @@ def compose_yaml(plan: Plan, specs: Mapping[Service, ServiceSpec], *, secrets_di
         for car in spec.sidecars:
             services[f"{service}-{car.name}"] = _sidecar(spec, car)
         for step in spec.prestart:
-            services[f"{service}-{step.name}"] = _prestart(spec, step, secrets_dir)
+            services[f"{service}-{step.name}"] = _prestart(spec, step, secrets_dir, hosts)
     volumes = sorted({f"{s.service}-{m.role}" for s in specs.values() for m in s.mounts} - set(host_paths))
     header = [f"compose.yaml for {plan.topology} (stack {plan.stack}), rendered by reactor-infra.",
               f"Secrets come from env files in {secrets_dir}, written at boot; none is in this file:"]

@@ -144,7 +144,7 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
         f"backups kept {pol.backup_retention_days} days; "
         f"{'customer-managed' if pol.customer_managed_keys else 'platform-managed'} encryption keys",
     ]
-    if plan.zones > 1:
+    if plan.zones > 1 and plan.traits.nat_egress:
         policy.append("egress: " + ("one NAT gateway per zone" if pol.egress_per_zone else "one shared NAT gateway"))
     if pol.multi_tenant:
         quotas = ", ".join(f"{k} {v}" for k, v in (pol.free_tier_quotas or {}).items())

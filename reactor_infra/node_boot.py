@@ -244,16 +244,10 @@ def prepare_node_script(plan: Plan, cloud: NodeCloud, fetched: Mapping[str, str]
 def cloud_config(plan: Plan, files: NodeFiles, late_values: Mapping[str, str] | None = None) -> str:
     """A machine's user data: its compose project (from the catalogue), the boot steps and the
     unit that runs them."""
-    specs = node_specs(plan, files)
-    if late_values is not None:  # certificates, addresses: bound before the YAML is written
-        specs = {s: late.bind_spec(spec, late_values) for s, spec in specs.items()}
-    node_files = {f"{COMPOSE_DIR}/{name}": text for name, text in compose.config_files(specs).items()}
-    node_files[f"{COMPOSE_DIR}/compose.yaml"] = compose.compose_yaml(
-        plan, specs, secrets_dir=SECRETS_DIR, host_paths={v: shared_path(v) for v in files.shared_volumes})
+    specs, node_files = project_files(plan, files, late_values)
     owners = {f"{spec.service}-{m.role}": m.owner for spec in specs.values() for m in spec.mounts}
     node_files[PREPARE_SCRIPT] = prepare_node_script(plan, files.cloud, compose.fetched_files(specs),
                                                      files.shared_volumes, owners)
-    node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files, compose.env_files(specs), compose.secret_files(specs))
     units: dict[str, str] = {}
     identity = compose.identity_addresses(specs)
     if identity:  # the machine's identity reaches containers: only these may use it
@@ -269,6 +263,28 @@ def cloud_config(plan: Plan, files: NodeFiles, late_values: Mapping[str, str] | 
                                         requires=list(units)), **units}
     return templating.cloud_init(plan, files=node_files, units=units,
                                  pre_commands=[f"/bin/sh {PREPARE_SCRIPT}"], packages=list(files.cloud.packages))
+
+
+def project_files(plan: Plan, files: NodeFiles, late_values: Mapping[str, str] | None = None,
+                  extra_hosts: Mapping[str, tuple[str, ...]] | None = None
+                  ) -> tuple[dict[Service, ServiceSpec], dict[str, str]]:
+    """A machine's services (late values bound) and the files of its compose project: the
+    compose file and configs under COMPOSE_DIR, and the script that fetches its secrets.
+    `extra_hosts`: private name -> addresses its containers resolve it to (no private DNS)."""
+    specs = node_specs(plan, files)
+    if late_values is not None:  # certificates, addresses: bound before the YAML is written
+        specs = {s: late.bind_spec(spec, late_values) for s, spec in specs.items()}
+    node_files = {f"{COMPOSE_DIR}/{name}": text for name, text in compose.config_files(specs).items()}
+    node_files[f"{COMPOSE_DIR}/compose.yaml"] = compose.compose_yaml(
+        plan, specs, secrets_dir=SECRETS_DIR, host_paths={v: shared_path(v) for v in files.shared_volumes},
+        extra_hosts=extra_hosts)
+    node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files, compose.env_files(specs), compose.secret_files(specs))
+    return specs, node_files
+
+
+def compose_command(plan: Plan) -> str:
+    """docker compose over the machine's project (`… exec -T openbao bao`)."""
+    return _compose(plan)
 
 
 def _compose(plan: Plan) -> str:

@@ -42,7 +42,7 @@ from .layout import (
 from .errors import SettingsError
 from .links import flows_and_links
 from .settings import StackSettings
-from .token import Edition, Topology
+from .token import Edition, Platform, Topology
 from .traits import traits
 
 # --- the ladder (DESIGN §6), as a table -----------------------------------------------------
@@ -169,7 +169,8 @@ def _rung_services(topo: Topology, settings: StackSettings, tier: Tier,
     if tier is Tier.NODE and topo.edition is Edition.COMMERCIAL:
         # tenants live at {ref}.<domain>: on-demand TLS asks gateway-server, which must sit beside Caddy
         chosen.append(S.GATEWAY_SERVER)
-    if tier is Tier.APP and topo.size == 3 and (traits(topo.platform).one_host or traits(topo.platform).proxy_only):
+    t = traits(topo.platform)
+    if tier is Tier.APP and topo.size == 3 and (t.one_host or t.proxy_only or t.caddy_terminates):
         chosen.append(S.CADDY)  # no load balancer that terminates TLS and refuses the admin paths
     return tuple(chosen)
 
@@ -182,6 +183,8 @@ def _ingress(topo: Topology, rung: Rung, tiers: list[TierPlan]) -> Ingress:
         return Ingress(TlsTermination.CADDY, tier.name, False)  # the Caddy beside the app terminates
     if rung.tls is TlsTermination.LOAD_BALANCER and traits(topo.platform).proxy_only:
         return Ingress(TlsTermination.CADDY, tier.name, True)  # TCP through the proxy to Caddy
+    if rung.tls is TlsTermination.LOAD_BALANCER and traits(topo.platform).caddy_terminates:
+        return Ingress(TlsTermination.CADDY, tier.name, tier.replicas.max > 1)  # the operator's TCP balancer
     if rung.tls is TlsTermination.LOAD_BALANCER:
         return Ingress(TlsTermination.LOAD_BALANCER, tier.name, True)
     # Caddy terminates; a (TCP passthrough) load balancer spreads over several gateway nodes,
@@ -192,10 +195,10 @@ def _ingress(topo: Topology, rung: Rung, tiers: list[TierPlan]) -> Ingress:
 
 
 def _database(topo: Topology, regions: tuple[str, ...], main: Sizing, app: Replicas,
-              policy: Policy) -> Database:
+              policy: Policy, settings: StackSettings) -> Database:
     if topo.size <= 2:
         hosting = DatabaseHosting.BESIDE
-    elif traits(topo.platform).managed_database:
+    elif traits(topo.platform).managed_database or operators_url(topo, settings):
         hosting = DatabaseHosting.MANAGED
     else:
         hosting = DatabaseHosting.NODE
@@ -229,7 +232,7 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
              for name, services in rung.tiers]
     ingress = _ingress(topo, rung, tiers)
     app = next(t for t in tiers if S.REACTOR_SERVER in t.services)
-    database = _database(topo, regions, main, app.replicas, policy)
+    database = _database(topo, regions, main, app.replicas, policy, settings)
     if topo.size >= 3:
         tiers.append(_tier(topo, Tier.DATABASE,
                            (S.POSTGRES,) if database.hosting is not DatabaseHosting.MANAGED else (),
@@ -266,7 +269,8 @@ def build_plan(topology: Topology, settings: StackSettings | None = None, stack:
     flows, links = flows_and_links(tiers, ingress, pooler, policy, traits(topo.platform),
                                    _network_files(topo, tiers, storage, vault))
     internal_tls = traits(topo.platform).internal_tls and topo.size >= 3
-    operators_database = database.hosting is DatabaseHosting.MANAGED and traits(topo.platform).external_database
+    operators_database = database.hosting is DatabaseHosting.MANAGED and (
+        traits(topo.platform).external_database or traits(topo.platform).operator_database)
     secrets = (_secrets(vault, seal, pooler, has_nats, tiers, operators_database) + _challenge_secrets(topo, policy, ingress)
                + _storage_secrets(topo, storage)
                + (_tls_secrets(tiers) if internal_tls else ()))
@@ -366,6 +370,14 @@ def ensure_deployable(plan: Plan) -> Plan:
     return plan
 
 
+def operators_url(topo: Topology, settings: StackSettings) -> str | None:
+    """The operator's database URL from the stack (`extras.<platform>.database_url`), where the
+    platform takes one instead of running Postgres itself (`traits.operator_database`)."""
+    if topo.size < 3 or not traits(topo.platform).operator_database:
+        return None
+    return (settings.extras.get(topo.platform.value) or {}).get("database_url") or None
+
+
 def deployment_problems(plan: Plan) -> list[str]:
     """What stops this plan from running at all, though it can be explained: one line each."""
     problems = []
@@ -378,6 +390,11 @@ def deployment_problems(plan: Plan) -> list[str]:
         problems.append(f"{where}: {plan.topology} uses the operator's Postgres from size 3; set it to "
                         "postgres://ADMIN@HOST:PORT/DB?sslmode=verify-full (a role with CREATEROLE and CREATEDB; "
                         "its password is a stack secret, see the platform's README)")
+    if (plan.traits.operator_database and plan.topology.ha
+            and plan.database.hosting is not DatabaseHosting.MANAGED):
+        problems.append(f"extras.{plan.topology.platform}.database_url: {plan.topology} keeps its data in a "
+                        "primary/standby Postgres pair with automatic failover, which the operator runs (README: "
+                        "the pair); set it to postgres://ADMIN@WRITER:PORT/DB?sslmode=verify-full")
     challenge = plan.traits.dns_challenge
     extras = plan.settings.extras.get(plan.topology.platform.value) or {}
     caddy_proves = plan.ingress.tls is TlsTermination.CADDY  # a load balancer's managed certificate needs no zone
@@ -386,10 +403,22 @@ def deployment_problems(plan: Plan) -> list[str]:
         where = f"extras.{plan.topology.platform}.{challenge.zone_setting}"
         problems.append(f"{where}: edition C proves *.<domain> by DNS-01 ({challenge.provider}) in the domain's "
                         "DNS zone; set it to that zone's name")
+    if plan.topology.platform is Platform.ONPREM:
+        problems += _inventory_problems(plan)
     if plan.policy.multi_tenant and plan.traits.dns_challenge is None:
         problems.append(f"edition C needs wildcard certificates by DNS-01, which @{plan.topology.platform} "
                         "cannot issue yet")
     return problems
+
+
+def _inventory_problems(plan: Plan) -> list[str]:
+    from . import inventory
+    from .errors import SettingsError
+
+    try:
+        return inventory.problems(plan, inventory.load(plan))
+    except SettingsError as err:
+        return list(err.problems)
 
 
 def _secrets(vault: VaultMode, seal: Seal | None, pooler: Pooler | None, has_nats: bool,

@@ -178,6 +178,16 @@ def _mask(value: Any, secret_keys: set[str], key: str | None = None) -> Any:
         return int(value)  # the wire format has only doubles; ports and counts read as ints
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
+    return _asset(value)
+
+
+def _asset(value: Any) -> Any:
+    """An archive of text assets as {"archive": {name: text}} (what a host is sent, for the
+    snapshot and the diff to show); other assets, archives and references by their type."""
+    import pulumi
+
+    if isinstance(value, pulumi.AssetArchive) and all(isinstance(a, pulumi.StringAsset) for a in value.assets.values()):
+        return {"archive": {name: value.assets[name].text for name in sorted(value.assets)}}
     return f"<{type(value).__name__}>"  # assets, archives, resource references
 
 

@@ -200,7 +200,7 @@ def _nats_address(host: str, port: int) -> str:
 
 def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
               store_dir: str = "/data/jetstream", monitor_host: str = "127.0.0.1",
-              tls: Mapping[str, str] | None = None, listen_host: str = "0.0.0.0") -> str:
+              tls: Mapping[str, str] | None = None, listen_host: str = "0.0.0.0", advertise: str = "") -> str:
     """nats.conf for one NATS server with JetStream: clients on 4222 (user `reactor`, password
     no credentials: the runtime cannot send any; only the plan's links reach it), monitoring on
     `monitor_host`:8222 (loopback by default: never a link). `listen_host` `[::]` listens on IPv6
@@ -210,7 +210,9 @@ def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
     `routes` are the *other* servers (`host` or `host:port`), each read from `$NATS_ROUTE_<n>`
     whose value `nats_route_env(routes)` gives. Every variable must be set where nats-server runs.
     `tls` (`ca_file`, `cert_file`, `key_file`): clients must speak TLS, and routes are mutual TLS
-    (each peer shows the tier's certificate, verified against the CA).
+    (each peer shows the tier's certificate, verified against the CA). `advertise`: this
+    server's own name (`host`), which its peers reach its routes port by (a machine's containers
+    sit behind the ports it publishes).
     """
     if cluster and not routes:
         raise ValueError("a NATS cluster needs the other servers as routes")
@@ -225,6 +227,7 @@ def nats_conf(plan: Plan, *, server_name: str, routes: list[str], cluster: bool,
         cluster=cluster, cluster_name=naming.prefix(plan), route_user=NATS_ROUTE_USER,
         cluster_password_env=NATS_CLUSTER_PASSWORD_ENV,
         route_vars=list(nats_route_env(routes)),
+        advertise=f"{_token(advertise, 'advertise')}:{NATS_ROUTES}" if advertise and cluster else "",
         tls={k: _token(v, k) for k, v in tls.items()} if tls else None,
     )
 

@@ -50,6 +50,15 @@ editing the Plan's logic, Reactor.toml's endpoints or the settings checks. No Pu
   runtime's fs storage backend keeps its blobs on the network file system every app node mounts
   (Azure Files NFS), instead of the s3 backend (only `.reactor/storage` is shared; each node's
   other state stays its own).
+- `caddy_terminates`: no load balancer of the platform's terminates TLS or refuses a path (on-prem:
+  the operator's machines, with at most their own TCP balancer or DNS in front): Caddy
+  terminates at every size, on the app nodes at size 3, and several ingress nodes sit behind
+  the operator's balancer.
+- `operator_database`: from size 3 the database is the operator's when the stack names it
+  (`extras.<platform>.database_url`), else Postgres on a database host the platform runs; with
+  +ha it must be the operator's (a primary/standby pair with automatic failover is theirs to run).
+- `nat_egress`: machines reach the internet through the platform's NAT gateways (`explain` says
+  how many); False: the operator's network decides the way out.
 - `private_domain`: the domain of the install's private names (`nats-0.internal`); GCP's
   `reactor.internal` (a private zone named `internal.` would hide `metadata.google.internal`).
 - `min_zones`: the fewest zones a multi-machine network must span (an AWS load balancer and an
@@ -127,6 +136,9 @@ class PlatformTraits:
     private_domain: str = "internal"
     package_mirror_port: int | None = None
     shared_file_storage: bool = False
+    caddy_terminates: bool = False
+    operator_database: bool = False
+    nat_egress: bool = True
 
 
 # AWS commercial, GovCloud and China partitions (2026).
@@ -178,7 +190,11 @@ TRAITS: dict[Platform, PlatformTraits] = {
         bind_host="0.0.0.0", default_regions=("local",), regions=frozenset({"local"})),
     Platform.ONPREM: PlatformTraits(
         one_host=False, managed_database=False, kms_seal=None, object_store=None,
-        bind_host="0.0.0.0", default_regions=("site-1",), regions=None),
+        bind_host="0.0.0.0", default_regions=("site-1",), regions=None,
+        # the customer's machines: Caddy terminates TLS; what several nodes share (Caddy's
+        # certificates, blobs) is on the operator's NFS export; names from the inventory
+        caddy_terminates=True, operator_database=True, nat_egress=False, network_files=True,
+        shared_file_storage=True, private_domain="reactor.internal"),
     Platform.AWS: PlatformTraits(
         one_host=False, managed_database=True, kms_seal="awskms",
         object_store=ObjectStore(endpoint=None, region=None),

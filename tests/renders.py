@@ -42,7 +42,18 @@ def default_settings(token: str) -> dict[str, Any] | None:
     if token.endswith("@azure") and token.startswith("C"):
         settings["extras"] = {"azure": {"dns_zone": AZURE_DNS_ZONE, **(
             {"wildcard_certificate": AZURE_WILDCARD_CERTIFICATE} if token[1:].startswith("3") else {})}}
+    if token.endswith("@onprem"):
+        settings["extras"] = {"onprem": onprem_inventory(token)}
     return settings or None
+
+
+def onprem_inventory(token: str) -> dict[str, Any]:
+    """The example inventory `reactor-infra inventory TOKEN` prints (documentation addresses)."""
+    from reactor_infra.inventory import example
+    from reactor_infra.plan import build_plan
+    from reactor_infra.token import parse
+
+    return example(build_plan(parse(token)))
 
 
 @lru_cache(maxsize=None)

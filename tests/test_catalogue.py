@@ -10,7 +10,7 @@ import pytest
 from tools import node_specs
 
 from reactor_infra import catalogue
-from reactor_infra.layout import Service
+from reactor_infra.layout import INTERNET, Service
 from reactor_infra.plan import build_plan
 from reactor_infra.reactor_toml import default_endpoints
 from reactor_infra.service_spec import Condition, State, secret_refs
@@ -119,17 +119,31 @@ def test_only_openbao_with_a_kms_seal_needs_the_nodes_cloud_identity():
         assert spec.cloud_identity is wants, (plan.topology, spec.service)
 
 
-def test_only_caddy_on_the_ingress_or_the_size_1_server_publishes():
+def test_only_the_ingress_caddy_the_size_1_server_and_what_other_machines_reach_are_published():
     for topo in ALL:
         plan = build_plan(topo)
         published = {s: catalogue.published(plan, s) for s in plan.services if catalogue.published(plan, s)}
         if plan.ingress.tier is None:
             assert published == {Service.REACTOR_SERVER: (("127.0.0.1", 8000),)}
-        elif published:
-            assert published == {Service.CADDY: (("0.0.0.0", 80), ("0.0.0.0", 443))}
-            assert plan.tier_of(Service.CADDY).name == plan.ingress.tier
-        else:
-            assert plan.ingress.load_balancer  # the platform's load balancer takes 80/443
+            continue
+        wanted: dict[Service, set[int]] = {}
+        if plan.tier_of(Service.CADDY) and plan.tier_of(Service.CADDY).name == plan.ingress.tier:
+            wanted[Service.CADDY] = {link.port for link in plan.links if link.source == INTERNET}
+        for link in plan.links:  # a link from another machine reaches a container through its host's port
+            tier = plan.tier_of(link.target_service) if link.target_service else None
+            on_machine = (tier is not None and topo.size >= 3 and not plan.traits.one_host
+                          and tier.name.value not in plan.traits.container_tiers)
+            if on_machine and link.source != INTERNET:
+                wanted.setdefault(link.target_service, set()).add(link.port)
+        assert published == {s: tuple(("0.0.0.0", p) for p in sorted(ports)) for s, ports in wanted.items() if ports}, topo
+
+
+def test_a_gcp_app_machine_publishes_8000_for_the_gateway_on_another_machine():
+    plan = build_plan(parse("E5@gcp"))
+    assert catalogue.published(plan, Service.REACTOR_SERVER) == (("0.0.0.0", 8000),)
+    assert catalogue.published(plan, Service.NATS) == (("0.0.0.0", 4222),)
+    assert catalogue.published(plan, Service.OPENBAO) == (("0.0.0.0", 8200),)
+    assert catalogue.published(build_plan(parse("E5@aws")), Service.REACTOR_SERVER) == ()  # an ECS task: no host port
 
 
 @pytest.mark.parametrize("token", ["O2@aws", "E6@aws", "C6+ha@aws"])

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pulumi
 
-from reactor_infra import catalogue, naming
+from reactor_infra import catalogue, database_url, naming
 from reactor_infra.kit import operator_secret
 from reactor_infra.layout import (
     HTTP,
@@ -66,10 +65,7 @@ class Planned:
 
 def database_address(url: str | None) -> places.Database | None:
     """(host, port, sslmode) of the operator's database URL (sslmode `require` when it names none)."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    return parts.hostname or "", parts.port or 5432, parse_qs(parts.query).get("sslmode", ["require"])[0]
+    return None if url is None else database_url.address(url)
 
 
 class Recipe:
@@ -168,11 +164,7 @@ class Recipe:
 
     def _admin_connection(self) -> dict[str, str]:
         """The operator's database, as the roles step connects to it (the URL's user, port, db)."""
-        url = urlsplit(self.extras.database_url or "")
-        query = parse_qs(url.query)
-        return {"PGHOST": url.hostname or "", "PGPORT": str(url.port or 5432), "PGUSER": url.username or "",
-                "PGDATABASE": url.path.lstrip("/") or "postgres",
-                "PGSSLMODE": query.get("sslmode", ["require"])[0]}
+        return database_url.admin_connection(self.extras.database_url or "")
 
     def _proxied(self, tier: TierPlan, spec: ServiceSpec) -> list[dict[str, Any]]:
         """What Fly's proxy sends this machine: the ingress's 80/443 as TCP to Caddy (it terminates

@@ -1,0 +1,4 @@
+from .platform import OnpremPlatform
+
+platform = OnpremPlatform()
+

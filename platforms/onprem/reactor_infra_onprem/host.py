@@ -1,0 +1,87 @@
+"""Host: one machine of the inventory, reached over SSH with pulumi-command.
+
+- `<host>-files` (`remote.CopyToRemote`): the host's directory (`files/` and its install and
+  health scripts, `reactor_infra.host_files`) into `<home>/reactor-install`; copied again only
+  when a file changes (its digest is the trigger).
+- `<host>-secrets` (`remote.Command`): the Plan secrets the host's services read, written as
+  0600 files into /etc/reactor/secrets from the command's standard input (a Pulumi secret),
+  never a command line; run again when a value changes.
+- `<host>-install` (`remote.Command`): `install.sh`, which changes only what differs and
+  restarts reactor.service only then; on destroy it stops and disables the service (data stays).
+- `<host>-health` (`remote.Command`): `health.sh`, which waits until every service here answers
+  its health check.
+
+The SSH client verifies the host's key against the inventory's `host_key` (pulumi-command's
+`connection.hostKey`): a host showing another key is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi_command import remote
+
+from reactor_infra.host_files import SECRETS_STORE, HostFiles
+
+from .component import OnpremComponent
+
+WRITE_SECRETS = (
+    "set -eu; umask 077; "
+    f"mkdir -p {SECRETS_STORE}; chmod 0700 {SECRETS_STORE}; "
+    'while read -r name value; do '
+    f'printf "%s\\n" "$value" > "{SECRETS_STORE}/.$name.new"; mv -f "{SECRETS_STORE}/.$name.new" "{SECRETS_STORE}/$name"; '
+    "done")
+
+
+def install_dir(user: str) -> str:
+    """Where the host's directory is copied: the SSH user's home (not a shared /tmp)."""
+    return f"{'/root' if user == 'root' else '/home/' + user}/reactor-install"
+
+
+def archive(files: HostFiles) -> pulumi.AssetArchive:
+    """The host's directory: the scripts at its top, every other file under files/."""
+    return pulumi.AssetArchive({(f"files{path}" if path.count("/") > 1 else path.lstrip("/")): pulumi.StringAsset(text)
+                                for path, (_, text) in sorted(files.files.items())})
+
+
+@dataclass(frozen=True)
+class HostArgs:
+    files: HostFiles  # what the host runs (host_files.onprem_hosts)
+    secrets: Mapping[str, pulumi.Output[str]]  # the values of files.secrets
+    private_key: pulumi.Output[str] | None  # the SSH key's content (a secret); None: the agent
+    after: Sequence[pulumi.Resource] = field(default_factory=list)  # the host before it (rolling order)
+
+
+class Host(OnpremComponent):
+    def __init__(self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None):
+        files = args.files
+        super().__init__(name, files.tier.name.value, opts)
+        host = files.host
+        assert host is not None, "an on-prem host comes from the inventory"
+        self.connection = remote.ConnectionArgs(
+            host=host.address, port=host.port, user=host.user, host_key=host.host_key,
+            private_key=args.private_key, agent_socket_path=None)
+        where = install_dir(host.user)
+        first = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
+        self.copy = remote.CopyToRemote(f"{name}-files", connection=self.connection, source=archive(files),
+                                        remote_path=where, triggers=[files.digest], opts=first)
+        self.secrets = remote.Command(f"{name}-secrets", connection=self.connection,
+                                      create=f"{host.sudo}sh -c '{WRITE_SECRETS}'", stdin=self._stdin(files, args.secrets),
+                                      logging=remote.Logging.STDERR, opts=first)
+        self.install = remote.Command(
+            f"{name}-install", connection=self.connection, create=f"{host.sudo}sh {where}/install.sh",
+            delete=f"{host.sudo}systemctl disable --now reactor.service || true",
+            triggers=[files.digest, self.secrets.id],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.copy, self.secrets]))
+        self.health = remote.Command(
+            f"{name}-health", connection=self.connection, create=f"{host.sudo}sh {where}/health.sh",
+            triggers=[files.digest, self.secrets.id], opts=pulumi.ResourceOptions(parent=self, depends_on=[self.install]))
+        self.register_outputs({"address": host.address})
+
+    @staticmethod
+    def _stdin(files: HostFiles, values: Mapping[str, pulumi.Output[str]]) -> pulumi.Output[str]:
+        names = list(files.secrets)
+        return pulumi.Output.secret(pulumi.Output.all(*(values[n] for n in names)).apply(
+            lambda vs: "".join(f"{n} {v}\n" for n, v in zip(names, vs))))
