@@ -305,7 +305,7 @@ def _init(plan: Plan, secret: str) -> bool:
 
 def health_script(plan: Plan, host: HostFiles) -> str:
     """Waits until each service on the host answers its health check inside its container."""
-    compose_cmd = node_boot.compose_command(plan)
+    compose_cmd = f"docker compose -p {plan.settings.project_name} -f {node_boot.COMPOSE_DIR}/compose.yaml"
     lines = [
         "#!/bin/sh",
         f"# health.sh for {_who(plan, host)}, rendered by reactor-infra.",
@@ -325,7 +325,7 @@ def health_script(plan: Plan, host: HostFiles) -> str:
     for service, command in host.health:
         call = f"wait_for {service} {shlex.join(command)}"
         if service is S.REACTOR_SERVER and waits_for_token:
-            lines += [f'if [ "$(cat {SECRETS_STORE}/openbao-token)" = {PLACEHOLDER} ]; then',
+            lines += [f'if [ "$(cat "${{REACTOR_ROOT:-}}{SECRETS_STORE}/openbao-token")" = {PLACEHOLDER} ]; then',
                       '  echo "health.sh: reactor-server waits for OpenBao\'s token (README: first boot); not waited for"',
                       f"else {call}; fi"]
         else:

@@ -27,12 +27,12 @@ from reactor_infra.host_files import SECRETS_STORE, HostFiles
 
 from .component import OnpremComponent
 
+# reads "name value" lines; a file is replaced only when its value changed (a rerun changes nothing)
 WRITE_SECRETS = (
-    "set -eu; umask 077; "
-    f"mkdir -p {SECRETS_STORE}; chmod 0700 {SECRETS_STORE}; "
-    'while read -r name value; do '
-    f'printf "%s\\n" "$value" > "{SECRETS_STORE}/.$name.new"; mv -f "{SECRETS_STORE}/.$name.new" "{SECRETS_STORE}/$name"; '
-    "done")
+    'set -eu; umask 077; d="${REACTOR_ROOT:-}' + SECRETS_STORE + '"; mkdir -p "$d"; chmod 0700 "$d"; '
+    'while read -r name value; do printf "%s\\n" "$value" > "$d/.$name.new"; '
+    'if cmp -s "$d/.$name.new" "$d/$name"; then rm -f "$d/.$name.new"; '
+    'else mv -f "$d/.$name.new" "$d/$name"; echo "updated secret $name"; fi; done')
 
 
 def install_dir(user: str) -> str:
