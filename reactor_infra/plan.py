@@ -184,13 +184,15 @@ def _ingress(topo: Topology, rung: Rung, tiers: list[TierPlan]) -> Ingress:
     if rung.tls is TlsTermination.LOAD_BALANCER and traits(topo.platform).proxy_only:
         return Ingress(TlsTermination.CADDY, tier.name, True)  # TCP through the proxy to Caddy
     if rung.tls is TlsTermination.LOAD_BALANCER and traits(topo.platform).caddy_terminates:
-        return Ingress(TlsTermination.CADDY, tier.name, tier.replicas.max > 1)  # the operator's TCP balancer
+        return Ingress(TlsTermination.CADDY, tier.name, False)  # each app host takes 80/443 itself
     if rung.tls is TlsTermination.LOAD_BALANCER:
         return Ingress(TlsTermination.LOAD_BALANCER, tier.name, True)
     # Caddy terminates; a (TCP passthrough) load balancer spreads over several gateway nodes,
     # or stands in front of one where machines get no public address
     behind = (tier.replicas.max > 1 or (topo.size >= 3 and traits(topo.platform).private_machines)
               or traits(topo.platform).proxy_only)  # Fly: even the size-2 node is behind its proxy
+    if traits(topo.platform).caddy_terminates:
+        behind = False  # no balancer of ours: each ingress host takes 80/443 (the operator's DNS or TCP balancer in front)
     return Ingress(TlsTermination.CADDY, tier.name, behind)
 
 
