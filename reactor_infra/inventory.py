@@ -22,10 +22,10 @@ import hashlib
 import ipaddress
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from . import database_url
 from .layout import DatabaseHosting, FILE_SYSTEM, Plan, TierPlan
 
 HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -82,7 +82,7 @@ class Host(BaseModel):
     port: int = Field(22, ge=1, le=65535)
     key: str | None = None  # a private key file on the machine that runs reactor-infra
     agent: bool = False  # or the SSH agent (SSH_AUTH_SOCK)
-    host_key: str  # the host's public key: required, never trusted on first use
+    host_key: str | None = None  # the host's public key: required, never trusted on first use
     labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("address")
@@ -99,12 +99,17 @@ class Host(BaseModel):
 
     @field_validator("host_key")
     @classmethod
-    def _host_key(cls, value: str) -> str:
+    def _host_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         kind, blob = parse_host_key(value.strip())
         return f"{kind} {base64.b64encode(blob).decode()}"  # without a comment: the comment is no identity
 
     @model_validator(mode="after")
     def _credentials(self) -> Host:
+        if not self.host_key:
+            raise ValueError("host_key is required: the host's public key ('ssh-ed25519 AAAA...'); "
+                             "a host is never trusted on first use")
         if not self.key and not self.agent:
             raise ValueError("give key (a private key file) or agent: true (the SSH agent)")
         return self
@@ -144,15 +149,7 @@ class OnpremExtras(BaseModel):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        url = urlsplit(value)
-        if url.scheme not in ("postgres", "postgresql") or not url.hostname or not url.username:
-            raise ValueError("give postgres://ADMIN@HOST:PORT/DB?sslmode=verify-full (the password is a stack secret, "
-                             "never in the URL)")
-        if url.password:
-            raise ValueError("the URL holds a password: keep it out of the stack file (README: the database)")
-        return value
+        return None if value is None else database_url.checked(value, "reactor-infra-onprem:databaseAdminPassword")
 
     @field_validator("shared_filesystem")
     @classmethod
@@ -164,25 +161,9 @@ class OnpremExtras(BaseModel):
 
 def load(plan: Plan) -> OnpremExtras:
     """`extras.onprem` of the plan's stack, validated field by field (SettingsError, one line each)."""
-    from .errors import SettingsError
+    from .platforms import validated_extras
 
-    values: Any = plan.settings.extras.get("onprem") or {}
-    try:
-        return OnpremExtras.model_validate(values)
-    except ValidationError as err:
-        allowed = ", ".join(OnpremExtras.model_fields)
-        lines = []
-        for e in err.errors():
-            key = ".".join(str(p) for p in e["loc"])
-            if e["type"] == "extra_forbidden":
-                lines.append(f"unknown key 'extras.onprem.{key}'; allowed: {allowed}"
-                             if "." not in key else f"extras.onprem.{key}: unknown key")
-            elif e["type"] == "missing" and key.endswith("host_key"):
-                lines.append(f"extras.onprem.{key}: required: the host's public key ('ssh-ed25519 AAAA...'); "
-                             "a host is never trusted on first use")
-            else:
-                lines.append(f"extras.onprem.{key}: {e['msg'].removeprefix('Value error, ')}")
-        raise SettingsError("stack settings", lines) from None
+    return validated_extras("onprem", OnpremExtras, plan.settings.extras.get("onprem") or {})
 
 
 def machine_tiers(plan: Plan) -> list[TierPlan]:

@@ -90,20 +90,7 @@ class Platform(ABC):
 
     def extras(self, plan: Plan) -> BaseModel:
         """This platform's settings from the stack's `extras.<name>`, validated."""
-        values = plan.settings.extras.get(self.name, {})
-        try:
-            return self.settings_model.model_validate(values)
-        except ValidationError as err:
-            allowed = ", ".join(self.settings_model.model_fields) or "none"
-            problems = []
-            for e in err.errors():
-                key = ".".join(str(p) for p in e["loc"])
-                if e["type"] == "extra_forbidden":
-                    problems.append(f"unknown key 'extras.{self.name}.{key}'; allowed: {allowed}")
-                else:
-                    where = f"extras.{self.name}.{key}" if key else f"extras.{self.name}"
-                    problems.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
-            raise SettingsError("stack settings", problems) from None
+        return validated_extras(self.name, self.settings_model, plan.settings.extras.get(self.name, {}))
 
     @abstractmethod
     def deploy(self, plan: Plan) -> Deployment:
@@ -156,6 +143,23 @@ class RecipePlatform(Platform):
     def mock_call(self, token, args, region):
         answer = getattr(self.mocks, "call_result", None)
         return answer(token, args, region) if answer else None
+
+
+def validated_extras(name: str, model: type[BaseModel], values: Any) -> Any:
+    """`extras.<name>` validated by `model`: SettingsError with one line per problem, naming its key."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as err:
+        allowed = ", ".join(model.model_fields) or "none"
+        problems = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"])
+            if e["type"] == "extra_forbidden":
+                problems.append(f"unknown key 'extras.{name}.{key}'; allowed: {allowed}")
+            else:
+                where = f"extras.{name}.{key}" if key else f"extras.{name}"
+                problems.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("stack settings", problems) from None
 
 
 def _package_for(name: str) -> str:

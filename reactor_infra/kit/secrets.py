@@ -11,6 +11,8 @@ edition protects state: a new data key orphans what the old one encrypted.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pulumi
 
 from .. import random_secrets
@@ -21,6 +23,10 @@ class SecretFlow:
     """Mixin for a platform's Secrets component (a `Component` with a `_name`)."""
 
     values: dict[str, pulumi.Output[str] | None]
+    # where an operator gives an `init` secret once it exists: `<namespace>:<key>` of the stack's
+    # config (a Pulumi secret), e.g. reactor-server's OpenBao token after the Shamir init
+    config_namespace: ClassVar[str] = ""
+    init_config_keys: ClassVar[dict[str, str]] = {}
 
     def create_secrets(self, plan: Plan, issued: dict[str, pulumi.Output[str]] | None = None
                        ) -> dict[str, pulumi.Output[str] | None]:
@@ -52,3 +58,8 @@ class SecretFlow:
     def reserve(self, plan: Plan, secret: Secret) -> pulumi.Output[str] | None:
         """A slot for an `init` secret; None when the platform has no place for it."""
         return None
+
+    def init_given(self, name: str) -> pulumi.Output[str] | None:
+        """The operator's value of an `init` secret from the stack's config, or None (not yet)."""
+        key = self.init_config_keys.get(name)
+        return pulumi.Config(self.config_namespace).get_secret(key) if key else None

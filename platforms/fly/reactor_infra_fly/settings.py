@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from reactor_infra import database_url
+
 _ORG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-# Postgres connection parameters a URL may carry (libpq's sslmode and friends)
-_SSLMODES = ("disable", "require", "verify-ca", "verify-full")
 # the Pulumi config key (secret) holding the external database's admin password
 ADMIN_PASSWORD_KEY = "databaseAdminPassword"
 
@@ -42,19 +41,7 @@ class FlySettings(BaseModel):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        url = urlsplit(value)
-        if url.scheme not in ("postgres", "postgresql") or not url.hostname or not url.username:
-            raise ValueError("expected postgres://ADMIN@HOST:PORT/DB (a user and a host)")
-        if url.password is not None:
-            raise ValueError("holds a password; keep it out of the stack file and set it with "
-                             f"`pulumi config set --secret reactor-infra:{ADMIN_PASSWORD_KEY}`")
-        query = dict(p.split("=", 1) for p in url.query.split("&") if "=" in p)
-        mode = query.get("sslmode", "require")
-        if mode not in _SSLMODES:
-            raise ValueError(f"sslmode {mode!r}: allowed {', '.join(_SSLMODES)}")
-        return value
+        return None if value is None else database_url.checked(value, f"reactor-infra:{ADMIN_PASSWORD_KEY}")
 
     @field_validator("volume_gb")
     @classmethod

@@ -32,6 +32,9 @@ class SecretsArgs:
 class Secrets(LocalComponent, SecretFlow):
     """`values[name]` is a secret Output (or None for an `init` secret not supplied yet)."""
 
+    config_namespace = CONFIG_NAMESPACE
+    init_config_keys = INIT_CONFIG_KEYS
+
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, "vault", opts)  # secret material belongs to the vault tier
         self._name = name
@@ -39,5 +42,4 @@ class Secrets(LocalComponent, SecretFlow):
         self.register_outputs({})
 
     def reserve(self, plan: Plan, secret: Secret) -> pulumi.Output[str] | None:
-        key = INIT_CONFIG_KEYS.get(secret.name)
-        return pulumi.Config(CONFIG_NAMESPACE).get_secret(key) if key else None
+        return self.init_given(secret.name)

@@ -35,6 +35,9 @@ class SecretsArgs:
 class Secrets(OnpremComponent, SecretFlow):
     """`values[name]`: a secret Output; an `init` secret not given yet is the placeholder."""
 
+    config_namespace = CONFIG_NAMESPACE
+    init_config_keys = INIT_CONFIG_KEYS
+
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, "vault", opts)  # secret material belongs to the vault tier
         self._name = name
@@ -46,11 +49,5 @@ class Secrets(OnpremComponent, SecretFlow):
         self.register_outputs({})
 
     def reserve(self, plan: Plan, secret: Secret) -> pulumi.Output[str] | None:
-        key = INIT_CONFIG_KEYS.get(secret.name)
-        given = pulumi.Config(CONFIG_NAMESPACE).get_secret(key) if key else None
+        given = self.init_given(secret.name)
         return given if given is not None else pulumi.Output.secret(PLACEHOLDER)
-
-    def given(self, name: str) -> bool:
-        """Whether an `init` secret has its real value (not the placeholder)."""
-        key = INIT_CONFIG_KEYS.get(name)
-        return bool(key) and pulumi.Config(CONFIG_NAMESPACE).get_secret(key) is not None
