@@ -114,7 +114,8 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
     topo = plan.topology
     tiers = []
     for t in plan.tiers:
-        services = ", ".join(s.value for s in t.services) or "(managed by the platform)"
+        services = ", ".join(s.value for s in t.services) or (
+            "(the operator's)" if t.name.value == "database" and _operators(plan) else "(managed by the platform)")
         where = f"in {', '.join(t.regions)}" + (f" across {t.zones} zones" if t.zones > 1 else "")
         size = f"; {t.sizing}" if t.sizing else ""
         scaled = " (autoscaled)" if t.replicas.autoscaled else ""
@@ -122,7 +123,7 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
         tiers.append(f"{t.name.value:<9} ×{t.replicas}{scaled}  {services} — {TIER_ROLES[t.name]} {where}{size}{out}")
     db = plan.database
     data = [
-        f"database: {db.hosting.value} Postgres {db.engine_version}"
+        f"database: {'the operator' + chr(39) + 's' if _operators(plan) else db.hosting.value} Postgres {db.engine_version}"
         + (", standby in another zone" if db.standby else "")
         + (f", read replica in {db.cross_region_replica}" if db.cross_region_replica else "")
         + f"; max_connections {db.max_connections}, pool_max {db.pool_max_per_node} per app node",
@@ -178,3 +179,11 @@ def plan_in_words(plan: Plan) -> list[tuple[str, list[str]]]:
         *([("cannot be deployed as it stands (validate, render and up refuse it)", deployment_problems(plan))]
           if deployment_problems(plan) else []),
     ]
+
+
+def _operators(plan) -> bool:
+    """The database is the operator's (a URL in the stack), not the platform's managed one."""
+    from .layout import DatabaseHosting
+
+    return plan.database.hosting is DatabaseHosting.MANAGED and (
+        plan.traits.external_database or plan.traits.operator_database)
