@@ -31,7 +31,7 @@ from .layout import DatabaseHosting, FILE_SYSTEM, Plan, TierPlan
 HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.I)
 USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
+HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
 NFS = re.compile(r"^(?P<server>[A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(?P<path>/[A-Za-z0-9._/-]*)$")
 
 
@@ -54,6 +54,9 @@ def parse_host_key(value: str) -> tuple[str, bytes]:
                              "/etc/ssh/ssh_host_ed25519_key.pub` on the host's console)")
         raise ValueError("give the host's public key as one line 'ssh-ed25519 AAAA...'")
     kind, blob64 = parts[0], parts[1]
+    if kind == "ssh-rsa":  # pulumi-command then offers only the SHA-1 signature OpenSSH >= 8.8 refuses
+        raise ValueError("an ssh-rsa key cannot be verified by the run's SSH client (it signs with SHA-1, which "
+                         "OpenSSH refuses): give the host's ed25519 or ecdsa key (`ssh-keyscan -t ed25519 HOST`)")
     if kind not in HOST_KEY_TYPES:
         raise ValueError(f"key type {kind!r} is not one of {', '.join(HOST_KEY_TYPES)}")
     try:

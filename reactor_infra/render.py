@@ -188,6 +188,9 @@ def _asset(value: Any) -> Any:
 
     if isinstance(value, pulumi.AssetArchive) and all(isinstance(a, pulumi.StringAsset) for a in value.assets.values()):
         return {"archive": {name: value.assets[name].text for name in sorted(value.assets)}}
+    if isinstance(value, pulumi.FileArchive) and Path(value.path).is_dir():  # what a directory holds, not where
+        root = Path(value.path)
+        return {"archive": {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}}
     return f"<{type(value).__name__}>"  # assets, archives, resource references
 
 

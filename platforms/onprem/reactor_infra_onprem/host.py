@@ -1,8 +1,8 @@
 """Host: one machine of the inventory, reached over SSH with pulumi-command.
 
 - `<host>-files` (`remote.CopyToRemote`): the host's directory (`files/` and its install and
-  health scripts, `reactor_infra.host_files`) into `<home>/reactor-install`; copied again only
-  when a file changes (its digest is the trigger).
+  health scripts, `reactor_infra.host_files`), written locally under the user's cache directory,
+  into `<home>/reactor-install`; copied again only when a file changes (its digest is the trigger).
 - `<host>-secrets` (`remote.Command`): the Plan secrets the host's services read, written as
   0600 files into /etc/reactor/secrets from the command's standard input (a Pulumi secret),
   never a command line; run again when a value changes.
@@ -17,8 +17,10 @@ The SSH client verifies the host's key against the inventory's `host_key` (pulum
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 from pulumi_command import remote
@@ -40,15 +42,37 @@ def install_dir(user: str) -> str:
     return f"{'/root' if user == 'root' else '/home/' + user}/reactor-install"
 
 
-def archive(files: HostFiles) -> pulumi.AssetArchive:
-    """The host's directory: the scripts at its top, every other file under files/."""
-    return pulumi.AssetArchive({(f"files{path}" if path.count("/") > 1 else path.lstrip("/")): pulumi.StringAsset(text)
-                                for path, (_, text) in sorted(files.files.items())})
+def stage(files: HostFiles, directory: Path) -> pulumi.FileArchive:
+    """The host's directory written locally (the scripts at its top, every other file under
+    files/), as the archive CopyToRemote sends: released pulumi-command (1.2) copies only an
+    archive that is a path (in-memory archives came later, pulumi/pulumi-command#1222). The
+    trailing slash copies the directory's contents into the remote path. Rewritten each run
+    (files no longer there removed); it holds no secret."""
+    wanted = {(f"files{path}" if path.count("/") > 1 else path.lstrip("/")): text
+              for path, (_, text) in files.files.items()}
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in sorted(directory.rglob("*"), reverse=True):
+        relative = old.relative_to(directory).as_posix()
+        if old.name.startswith("."):
+            continue  # another run's file being written
+        if old.is_file() and relative not in wanted:
+            old.unlink()
+        elif old.is_dir() and not any(k.startswith(relative + "/") for k in wanted):
+            old.rmdir()
+    for relative, text in sorted(wanted.items()):
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != text:
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
+            temporary.write_text(text)
+            temporary.replace(path)
+    return pulumi.FileArchive(f"{directory}/")
 
 
 @dataclass(frozen=True)
 class HostArgs:
     files: HostFiles  # what the host runs (host_files.onprem_hosts)
+    staging: Path  # where the host's directory is written locally before the copy
     secrets: Mapping[str, pulumi.Output[str]]  # the values of files.secrets
     private_key: pulumi.Output[str] | None  # the SSH key's content (a secret); None: the agent
     after: Sequence[pulumi.Resource] = field(default_factory=list)  # the host before it (rolling order)
@@ -65,7 +89,7 @@ class Host(OnpremComponent):
             private_key=args.private_key, agent_socket_path=None)
         where = install_dir(host.user)
         first = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
-        self.copy = remote.CopyToRemote(f"{name}-files", connection=self.connection, source=archive(files),
+        self.copy = remote.CopyToRemote(f"{name}-files", connection=self.connection, source=stage(files, args.staging),
                                         remote_path=where, triggers=[files.digest], opts=first)
         self.secrets = remote.Command(f"{name}-secrets", connection=self.connection,
                                       create=f"{host.sudo}sh -c '{WRITE_SECRETS}'", stdin=self._stdin(files, args.secrets),

@@ -40,7 +40,8 @@ class Recipe:
         toml = None
         for files in host_files.onprem_hosts(plan, extras):
             assert files.host is not None
-            host = Host(files.name, HostArgs(files=files, secrets={s: values[s] for s in files.secrets},
+            host = Host(files.name, HostArgs(files=files, staging=self._staging(files.name),
+                                             secrets={s: values[s] for s in files.secrets},
                                              private_key=self._key(files.name, files.host), after=after))
             after = [host.health]
             toml = toml or files.files.get(f"{COMPOSE_DIR}/Reactor.toml", (None, None))[1]
@@ -48,6 +49,13 @@ class Recipe:
         return Deployment(
             public_url=f"https://{public}", reactor_toml=toml,
             endpoints={name: h.address for name, h in extras.hosts.items()})
+
+    def _staging(self, host: str) -> Path:
+        """Where a host's directory is written before the copy: the user's cache, per install."""
+        import platformdirs
+
+        root = Path(platformdirs.user_cache_dir("reactor-infra")) / "onprem"
+        return root / self.plan.settings.project_name / self.plan.stack / host
 
     def _key(self, name: str, host: InventoryHost) -> pulumi.Output[str] | None:
         """The SSH key's content as a secret (the agent when the inventory says so). An offline
