@@ -88,7 +88,11 @@ def build(plan: Plan, out: Path, progress: Callable[[str], None] = lambda _: Non
     hosts = hosts_for(plan)
     out = out.resolve()
     kept = _existing_secrets(plan, out)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot create its parent directory ({err.strerror})") from None
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))  # beside out: one rename
     try:
         values, generated = {}, 0
         for secret in plan.secrets:
@@ -139,7 +143,13 @@ def _existing_secrets(plan: Plan, out: Path) -> dict[str, str]:
         if any(out.iterdir()):
             raise UserError(f"--out {out}: holds files but no bundle; give an empty or new directory")
         return {}
-    stack = json.loads(marker.read_text()).get("stack")
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        recorded = None
+    if not isinstance(recorded, dict) or "stack" not in recorded:
+        raise UserError(f"--out {out}: its {MARKER} is not a bundle's; give an empty or new directory")
+    stack = recorded["stack"]
     if stack != plan.stack:
         raise UserError(f"--out {out}: holds the bundle of stack {stack!r}, not {plan.stack!r}; give another directory")
     names = {s.name for s in plan.secrets}

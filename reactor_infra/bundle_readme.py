@@ -137,7 +137,9 @@ def _secrets(plan: Plan, to_fill: list[str]) -> list[str]:
              "Generated here from the operating system's random source, one file each in `secrets/`; each host gets",
              "the ones its services read. Rebuilding the bundle into this directory keeps them.", ""]
     for secret in plan.secrets:
-        mark = " — **write it before installing**" if secret.name in to_fill and secret.generator.value == "platform" else (
+        mark = (" — **write it into `secrets/` and build the bundle again into this directory before installing** "
+                "(the rebuild keeps every secret and copies it to the hosts that read it)"
+                ) if secret.name in to_fill and secret.generator.value == "platform" else (
             " — written after OpenBao's init" if secret.name in to_fill else "")
         lines.append(f"- `{secret.name}`: {secret.purpose}{mark}")
     return lines + [""]

@@ -33,8 +33,11 @@ def register(app: typer.Typer) -> None:
                    f"{result.secrets_generated} secrets generated, {result.secrets_kept} kept")
         kinds = {s.name: s.generator.value for s in plan.secrets}
         for name in result.to_fill:
-            when = "before the install" if kinds[name] == "platform" else "after OpenBao's init"
-            typer.echo(f"  to write {when} (README): secrets/{name}")
+            if kinds[name] == "platform":
+                typer.echo(f"  before the install: write the operator's value into secrets/{name}, then run this "
+                           "command again (it keeps every secret and hands it to the hosts that need it)")
+            else:
+                typer.echo(f"  {name}: made by OpenBao's init on the first OpenBao host (README: first boot)")
         typer.echo(f"  next: {result.out / 'README.md'}")
 
     @app.command()

@@ -236,9 +236,31 @@ def install_script(plan: Plan, host: HostFiles, shared: Mapping[str, str | None]
         '  src="$here/files$2"; dst="$root$2"',
         '  if [ -f "$dst" ] && cmp -s "$src" "$dst" && [ "$(stat -c %a "$dst")" = "${1#0}" ]; then return 0; fi',
         '  mkdir -p "$(dirname "$dst")"',
-        '  cp "$src" "$dst.new" && chmod "$1" "$dst.new" && mv -f "$dst.new" "$dst"',
+        '  cp "$src" "$dst.new"',
+        '  chmod "$1" "$dst.new"',
+        '  mv -f "$dst.new" "$dst"',
         '  echo "install.sh: updated $2"; changed=1',
         "}",
+        "# keep NAME: the bundled secrets/NAME (when there is one) as a 0600 file of the store; a",
+        "# placeholder never replaces a value written since (OpenBao's token after its init)",
+        "keep() {",
+        '  if [ -f "$here/secrets/$1" ] && ! cmp -s "$here/secrets/$1" "$store/$1" &&',
+        f'     ! {{ [ -f "$store/$1" ] && [ "$(cat "$here/secrets/$1")" = {PLACEHOLDER} ]; }}; then',
+        '    (umask 077 && cp "$here/secrets/$1" "$store/$1.new")',
+        '    mv -f "$store/$1.new" "$store/$1"',
+        '    echo "install.sh: updated secret $1"; changed=1',
+        "  fi",
+        f'  [ -f "$store/$1" ] || fail "secret $1 is missing from {SECRETS_STORE}"',
+        '  chmod 0600 "$store/$1"',
+        "}",
+        "# everything this install places must be here before anything is placed",
+        *[f'[ -f "$here/files{p}" ] || fail "files{p} is missing from this directory"' for p in placed],
+    ]
+    for secret in host.secrets:
+        if secret in operators and not _init(plan, secret):  # the operator's value, not generated
+            lines.append(f'[ ! -f "$here/secrets/{secret}" ] || [ "$(cat "$here/secrets/{secret}")" != {PLACEHOLDER} ] '
+                         f'|| fail "secrets/{secret} holds no value yet: write the operator\'s into it (README: secrets)"')
+    lines += [
         'if [ "$stage" = 0 ]; then',
         '  [ "$(id -u)" = 0 ] || fail "run it as root (sudo sh install.sh)"',
         '  command -v systemctl >/dev/null || fail "systemd is missing: the host runs reactor.service"',
@@ -252,24 +274,10 @@ def install_script(plan: Plan, host: HostFiles, shared: Mapping[str, str | None]
         "# the secrets this host keeps: from the bundle's secrets/ when it has one (the run writes",
         "# them itself over SSH); never printed",
         f'store="$root{SECRETS_STORE}"',
-        'mkdir -p "$store" && chmod 0700 "$store"',
+        'mkdir -p "$store"',
+        'chmod 0700 "$store"',
+        *[f"keep {secret}" for secret in host.secrets],
     ]
-    lines += [
-        "# keep NAME: the bundled secrets/NAME (when there is one) as a 0600 file of the store",
-        "keep() {",
-        '  if [ -f "$here/secrets/$1" ] && ! cmp -s "$here/secrets/$1" "$store/$1"; then',
-        '    (umask 077 && cp "$here/secrets/$1" "$store/$1.new") && mv -f "$store/$1.new" "$store/$1"',
-        '    echo "install.sh: updated secret $1"; changed=1',
-        "  fi",
-        f'  [ -f "$store/$1" ] || fail "secret $1 is missing from {SECRETS_STORE}"',
-        '  chmod 0600 "$store/$1"',
-        "}",
-    ]
-    for secret in host.secrets:
-        if secret in operators and not _init(plan, secret):  # the operator's value, not generated
-            lines.append(f'[ ! -f "$here/secrets/{secret}" ] || [ "$(cat "$here/secrets/{secret}")" != {PLACEHOLDER} ] '
-                         f'|| fail "secrets/{secret} holds no value yet: write the operator\'s into it (README: secrets)"')
-    lines.append(f"for name in {' '.join(host.secrets)}; do keep \"$name\"; done" if host.secrets else "")
     lines.append("# the node's files")
     lines += [f"put {host.files[p][0]} {p}" for p in placed]
     volumes = [v for v in sorted(shared) if shared[v]]
@@ -281,18 +289,20 @@ def install_script(plan: Plan, host: HostFiles, shared: Mapping[str, str | None]
                   f"  mkdir -p {node_boot.SHARED_ROOT}",
                   f"  grep -q ' {node_boot.SHARED_ROOT} ' /etc/fstab || echo '{entry}' >> /etc/fstab",
                   f"  mountpoint -q {node_boot.SHARED_ROOT} || mount {node_boot.SHARED_ROOT}",
-                  *[f"  mkdir -p {node_boot.shared_path(v)} && chown {owners.get(v, '0:0')} {node_boot.shared_path(v)}"
-                    for v in volumes],
+                  *[line for v in volumes for line in (f"  mkdir -p {node_boot.shared_path(v)}",
+                                                       f"  chown {owners.get(v, '0:0')} {node_boot.shared_path(v)}")],
                   "fi"]
     lines += [
         'if [ "$stage" = 1 ]; then echo "install.sh: staged $([ "$changed" = 1 ] && echo changes || echo nothing new)"; exit 0; fi',
         "# systemd: reload and restart only on a change; start when stopped",
         'if [ "$changed" = 1 ]; then systemctl daemon-reload; fi',
-        f"for unit in {' '.join(host.units)}; do",
-        '  systemctl is-enabled -q "$unit" 2>/dev/null || systemctl enable -q "$unit"',
-        '  if [ "$changed" = 1 ]; then systemctl restart "$unit"; echo "install.sh: $unit restarted"',
-        '  elif ! systemctl is-active -q "$unit"; then systemctl start "$unit"; echo "install.sh: $unit started"; fi',
-        "done",
+        "# unit NAME: enabled; restarted on a change (in start order), started when stopped",
+        "unit() {",
+        '  systemctl is-enabled -q "$1" 2>/dev/null || systemctl enable -q "$1"',
+        '  if [ "$changed" = 1 ]; then systemctl restart "$1"; echo "install.sh: $1 restarted"',
+        '  elif ! systemctl is-active -q "$1"; then systemctl start "$1"; echo "install.sh: $1 started"; fi',
+        "}",
+        *[f"unit {u}" for u in host.units],
         f'[ "$changed" = 1 ] || echo "install.sh: {host.name}: nothing changed"',
         "",
     ]

@@ -19,19 +19,22 @@ What holds:
   files they describe. Each checker rejects a broken copy of a bundle file (none passes
   vacuously). Files that differ only in comment lines are checked once (their reader cannot tell
   them apart; a script keeps its shebang and shellcheck directives); OpenBao configs that differ
-  only in names and addresses boot once.
+  only in names and addresses boot once, and compose files that differ only in the inventory's
+  addresses are parsed once.
 - Secrets: secrets/ (the bundle's and each host's) is 0700 with 0600 files, the bundle root 0700;
-  each host keeps exactly the secrets its services read; no secret value is in any other file of
-  the bundle, nor in anything `reactor-infra bundle` prints.
+  each generated one has its generator's shape, the others wait as the placeholder; each host
+  keeps exactly the secrets its fetch step reads, and that step writes 0600 env files; no secret
+  value is in any other file of the bundle, nor in anything `reactor-infra bundle` prints.
 - A rebuild into the same --out keeps every secret and rewrites identical files; two bundles of
   one stack differ only in their generated secrets; an operator's secret written into secrets/
   reaches its hosts at the rebuild.
 - install.sh --stage places every file with the bundle's mode and a second run changes nothing
-  (no mtime moves); it stops at the first error (an operator's secret still the placeholder, a
-  file missing from files/) before placing anything; a rerun keeps what the README's first boot
-  wrote on the host.
-- Bad input (a cloud token, a wrong inventory, an --out that is not this stack's bundle) exits 2
-  with one line, no traceback, and leaves nothing at --out.
+  (no mtime moves); it stops at the first error: an operator's secret still the placeholder
+  before placing anything, a file missing from files/ naming it; a rerun keeps what the README's
+  first boot wrote on the host (reactor-server's OpenBao token).
+- Bad input (a cloud token; an inventory with an unknown host, a tier no host serves, a host with
+  no host_key; an --out that is a file, holds other files, a foreign bundle.json or another
+  stack's bundle) exits 2 with one line, no traceback, and leaves --out as it was.
 - @local is one host dir, `hosts/local`, running every service of the plan in one compose.yaml;
   @onprem is one host dir per inventory host, each running its tier's services.
 Secret values are read from the bundle and compared in memory; no assertion message shows one.
@@ -340,6 +343,14 @@ def service_env(host: Host, service: str) -> dict[str, str]:
     return env
 
 
+def redacted(text: str, values: Iterable[str]) -> str:
+    """`text` with every secret value among `values` (the long ones) blanked: for problem reports."""
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) >= 16:
+            text = text.replace(value, "<redacted>")
+    return text
+
+
 def env_file_names(host: Host) -> set[str]:
     return {Path(p).name for s in host.compose["services"].values() for p in s.get("env_file") or []}
 
@@ -402,7 +413,7 @@ def nats_problem(payload: tuple[str, dict[str, str]]) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         path = write(Path(tmp), "nats.conf", text)
         result = run(["nats-server", "-t", "-c", str(path)], cwd=Path(tmp), env=env)
-        return "" if result.ok else result.output.replace(tmp, "")
+        return "" if result.ok else redacted(result.output.replace(tmp, ""), env.values())
 
 
 @pytest.mark.tools
@@ -455,7 +466,8 @@ def compose_problem(payload: tuple[Host, str]) -> str:
             write(run_dir, name, "".join(f"{k}={v}\n" for k, v in env.items()))
         path = write(project, "compose.yaml", text.replace(f"{node_boot.SECRETS_DIR}/", f"{run_dir}/"))
         result = run(["docker-compose", "-f", str(path), "config", "-q"], cwd=root, timeout=120)
-        return "" if result.ok else result.output.replace(tmp, "")
+        values = [v for env in fetched(host.dir).values() for v in env.values()]
+        return "" if result.ok else redacted(result.output.replace(tmp, ""), values)
 
 
 @pytest.mark.tools
@@ -997,12 +1009,13 @@ def test_each_generated_secret_has_its_generators_shape_and_the_others_wait_as_t
         values = b.secrets()
         for secret in b.plan.secrets:
             value = values[secret.name]
-            if secret.generator in SHAPES:
-                assert SHAPES[secret.generator].fullmatch(value), f"{b.token}: {secret.name} is no {secret.generator}"
-                if secret.generator is SecretGenerator.BASE64_32:
-                    assert len(base64.b64decode(value)) == 32
+            if secret.generator in SHAPES:  # (booleans: a failure must not show the value)
+                shaped = bool(SHAPES[secret.generator].fullmatch(value)) and (
+                    secret.generator is not SecretGenerator.BASE64_32 or len(base64.b64decode(value)) == 32)
+                assert shaped, f"{b.token}: {secret.name} is no {secret.generator}"
             else:
-                assert value == PLACEHOLDER, f"{b.token}: {secret.name}"
+                waits = value == PLACEHOLDER
+                assert waits, f"{b.token}: {secret.name} is not the placeholder"
         assert b.result.to_fill == sorted(n for n, v in values.items() if v == PLACEHOLDER)
 
 
@@ -1065,7 +1078,9 @@ def test_the_cli_builds_from_the_inventory_it_prints_and_never_prints_a_secret_v
         outputs[label] = done.stdout + done.stderr
     assert "stack site" in outputs["first"] and "7 hosts" in outputs["first"]
     assert "0 secrets generated, 11 kept" in outputs["rebuild"]
-    assert "to write before the install (README): secrets/database-admin-password" in outputs["first"]
+    assert ("before the install: write the operator's value into secrets/database-admin-password, then run this "
+            "command again") in outputs["first"]
+    assert "openbao-token: made by OpenBao's init on the first OpenBao host" in outputs["first"]
     values = _values_in(tmp_path / "site") | _values_in(tmp_path / "local")
     assert len(values) > 10
     shown = [label for label, text in outputs.items() if any(v in text for v in values)]
@@ -1102,6 +1117,15 @@ def _not_a_bundle(out: Path) -> None:
     (out / "notes.txt").write_text("the operator's own\n")
 
 
+def _a_file(out: Path) -> None:
+    out.write_text("the operator's own\n")
+
+
+def _foreign_marker(out: Path) -> None:
+    out.mkdir()
+    (out / bundle.MARKER).write_text("not the JSON of a bundle\n")
+
+
 def _another_stacks_bundle(out: Path) -> None:
     bundle.build(plan_of("O2@local"), out)
 
@@ -1113,12 +1137,17 @@ BAD_INPUT = {
     "a tier no host serves": ("E4@onprem", _tier_without_host, None, "no host serves the app tier"),
     "a host without host_key": ("E4@onprem", _no_host_key, None, "extras.onprem.hosts.app-1: host_key is required"),
     "an --out that holds files but no bundle": ("E4@onprem", None, _not_a_bundle, "holds files but no bundle"),
+    "an --out that is a file": ("E4@onprem", None, _a_file, "is a file; give a directory"),
+    "an --out whose bundle.json is no bundle's": ("E4@onprem", None, _foreign_marker, "--out "),
     "an --out that holds another stack's bundle": ("E4@onprem", None, _another_stacks_bundle,
                                                    "holds the bundle of stack 'o2-local', not 'site'"),
 }
 
 
 def _tree(path: Path) -> dict[str, tuple[int, bytes]]:
+    """Every entry below `path` (or the file `path`): mode and bytes."""
+    if path.is_file():
+        return {"": (path.stat().st_mode, path.read_bytes())}
     return {p.relative_to(path).as_posix(): (p.stat().st_mode, p.read_bytes() if p.is_file() else b"")
             for p in sorted(path.rglob("*"))} if path.exists() else {}
 
@@ -1162,8 +1191,13 @@ def _files(out: Path) -> dict[str, tuple[int, bytes]]:
             if p.is_file() and "secrets" not in p.relative_to(out).parts}
 
 
-def _secret_files(out: Path) -> dict[str, tuple[int, bytes]]:
-    return {p.relative_to(out).as_posix(): (_mode(p), p.read_bytes()) for p in sorted(out.rglob("*"))
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _secret_files(out: Path) -> dict[str, tuple[int, str]]:
+    """Every secret file of a bundle: mode and the sha256 of its value (never the value)."""
+    return {p.relative_to(out).as_posix(): (_mode(p), _digest(p)) for p in sorted(out.rglob("*"))
             if p.is_file() and p.parent.name == "secrets"}
 
 
@@ -1186,9 +1220,11 @@ def test_two_bundles_of_one_stack_have_the_same_files_and_their_own_generated_se
     for secret in plan_of(token).secrets:
         a, b = ((x.out / "secrets" / secret.name).read_text() for x in (one, two))
         if secret.generator in SHAPES:
-            assert a != b, f"{secret.name}: the same value twice"
+            differ = a != b
+            assert differ, f"{secret.name}: the same value twice"
         else:
-            assert a == b == PLACEHOLDER + "\n", secret.name
+            waits = a == b == PLACEHOLDER + "\n"
+            assert waits, f"{secret.name}: not the placeholder in both"
 
 
 def test_an_operators_secret_written_into_secrets_reaches_its_hosts_at_the_rebuild(tmp_path):
@@ -1203,7 +1239,8 @@ def test_an_operators_secret_written_into_secrets_reaches_its_hosts_at_the_rebui
     assert keeping
     for h in keeping:
         written = again.out / "hosts" / h.name / "secrets" / "database-admin-password"
-        assert written.read_text() == value + "\n", h.name
+        reached = written.read_text() == value + "\n"
+        assert reached, f"{h.name}: not the operator's value"
 
 
 # --- install.sh --stage ---------------------------------------------------------------------------
@@ -1241,13 +1278,14 @@ def test_install_stage_places_every_file_with_its_mode_and_a_second_run_changes_
             assert _mode(placed) == int(mode, 8) == _mode(bundled[path]), f"{host}: {path} is {_mode(placed):o}"
         store = root / host_files.SECRETS_STORE.lstrip("/")
         assert _mode(store) == 0o700
-        assert {p.name: (_mode(p), p.read_text()) for p in store.iterdir()} == {
-            p.name: (0o600, p.read_text()) for p in (copy.dir / "secrets").iterdir()}, str(host)
+        assert {p.name: (_mode(p), _digest(p)) for p in store.iterdir()} == {
+            p.name: (0o600, _digest(p)) for p in (copy.dir / "secrets").iterdir()}, str(host)
         said = first.stdout.splitlines()
         assert said[-1] == "install.sh: staged changes"
         assert sorted(said[:-1]) == sorted([f"install.sh: updated secret {n}" for n in copy.secrets()]
                                            + [f"install.sh: updated {p}" for p in puts]), str(host)
-        assert not (set(_values_in(copy.dir)) & set(first.stdout.split() + first.stderr.split()))
+        printed = any(v in first.stdout + first.stderr for v in _values_in(copy.dir))
+        assert not printed, f"{host}: install.sh printed a secret value"
         before = _placed(root)
         second = install(copy.dir, root, "--stage")
         rerun = (second.returncode, second.stdout, second.stderr)
