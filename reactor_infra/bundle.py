@@ -68,6 +68,8 @@ def generate(generator: SecretGenerator) -> str:
         return "".join(random.choice(ALPHANUMERIC) for _ in range(48))
     if generator is SecretGenerator.PASSWORD:
         return "".join(random.choice(ALPHANUMERIC) for _ in range(32))
+    if generator is SecretGenerator.LETTERS:
+        return "".join(random.choice(string.ascii_letters) for _ in range(32))
     if generator is SecretGenerator.BASE64_32:
         return base64.b64encode(os.urandom(32)).decode()
     if generator is SecretGenerator.HEX_64:

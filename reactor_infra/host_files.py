@@ -277,6 +277,8 @@ def install_script(plan: Plan, host: HostFiles, shared: Mapping[str, str | None]
         'mkdir -p "$store"',
         'chmod 0700 "$store"',
         *[f"keep {secret}" for secret in host.secrets],
+        "# the run's secrets step marks a new value: the services reading it restart below",
+        'if [ -f "$store/.changed" ]; then rm -f "$store/.changed"; changed=1; echo "install.sh: secrets changed"; fi',
     ]
     lines.append("# the node's files")
     lines += [f"put {host.files[p][0]} {p}" for p in placed]

@@ -121,6 +121,9 @@ class PoolMode(StrEnum):
 class SecretGenerator(StrEnum):
     TOKEN = "token"  # 48 letters and digits
     PASSWORD = "password"  # 32 letters and digits (safe inside a postgres:// URL)
+    # 32 letters, no digit: a value nats.conf reads through a variable, which parses a leading
+    # digit as a number (`3k0…` fails: "could not be parsed")
+    LETTERS = "letters"
     BASE64_32 = "base64-32"  # 32 random bytes, base64 (the runtime's AES-256-GCM keys)
     HEX_64 = "hex-64"  # 32 random bytes, hex (the embedded vault's master key)
     INIT = "init"  # not generated: OpenBao issues it at init

@@ -459,5 +459,5 @@ def _secrets(vault: VaultMode, seal: Seal | None, pooler: Pooler | None, has_nat
     if has_nats:
         # no client password: reactor-server's NATS settings cannot carry one (config.rs:921-943)
         if any(t.replicas.max > 1 and S.NATS in t.services for t in tiers):
-            s.append(Secret("nats-cluster-password", G.PASSWORD, "NATS cluster route credentials"))
+            s.append(Secret("nats-cluster-password", G.LETTERS, "NATS cluster route credentials"))
     return tuple(s)

@@ -1,7 +1,7 @@
 """The Plan's generated secrets as pulumi-random resources, one way for every platform.
 
 Each `Secret.generator` maps to one resource: "token" and "password" are letters and
-digits (safe inside a postgres:// URL), "base64-32" is 32 random bytes in base64 (the
+digits (safe inside a postgres:// URL), "letters" letters only (read by nats.conf as a bare word), "base64-32" is 32 random bytes in base64 (the
 runtime's AES-256-GCM keys), "hex-64" is 32 random bytes in hex (the embedded vault's
 master key). "init" secrets are not generated: OpenBao issues them at init. Values are
 Pulumi secrets end to end. Part of the Pulumi layer: never imported by the core commands.
@@ -25,6 +25,9 @@ def generate(resource_name: str, secret: Secret, opts: pulumi.ResourceOptions | 
         value = random.RandomPassword(resource_name, length=TOKEN_LENGTH, special=False, opts=opts).result
     elif secret.generator is G.PASSWORD:
         value = random.RandomPassword(resource_name, length=PASSWORD_LENGTH, special=False, opts=opts).result
+    elif secret.generator is G.LETTERS:
+        value = random.RandomPassword(resource_name, length=PASSWORD_LENGTH, special=False, numeric=False,
+                                      opts=opts).result
     elif secret.generator is G.BASE64_32:
         value = random.RandomBytes(resource_name, length=32, opts=opts).base64
     elif secret.generator is G.HEX_64:

@@ -487,3 +487,16 @@ def test_a_missing_checker_fails_under_ci_instead_of_skipping(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         require("no-such-config-checker")
+
+
+def test_the_nats_cluster_password_is_letters_only_as_nats_conf_parses_a_leading_digit(tmp_path):
+    """nats.conf reads `$NATS_CLUSTER_PASSWORD` as a value: `3k0…` (digits, then a letter) fails,
+    so the Plan's generator for it makes letters only."""
+    from reactor_infra.layout import SecretGenerator
+
+    path = write(tmp_path, "nats.conf", nats_confs()["cluster"])
+    broken = run(["nats-server", "-t", "-c", str(path)], cwd=tmp_path, env={**NATS_ENV, "NATS_CLUSTER_PASSWORD": "3k0abc"})
+    assert not broken.ok and "could not be parsed" in broken.output
+    assert run(["nats-server", "-t", "-c", str(path)], cwd=tmp_path, env={**NATS_ENV, "NATS_CLUSTER_PASSWORD": "abcXYZ"}).ok
+    secret = next(s for s in plan("E6+ha@aws").secrets if s.name == "nats-cluster-password")
+    assert secret.generator is SecretGenerator.LETTERS

@@ -29,12 +29,13 @@ from reactor_infra.host_files import SECRETS_STORE, HostFiles
 
 from .component import OnpremComponent
 
-# reads "name value" lines; a file is replaced only when its value changed (a rerun changes nothing)
+# reads "name value" lines; a file is replaced only when its value changed (a rerun changes nothing),
+# and then `.changed` tells install.sh to restart the services that read it
 WRITE_SECRETS = (
     'set -eu; umask 077; d="${REACTOR_ROOT:-}' + SECRETS_STORE + '"; mkdir -p "$d"; chmod 0700 "$d"; '
     'while read -r name value; do printf "%s\\n" "$value" > "$d/.$name.new"; '
     'if cmp -s "$d/.$name.new" "$d/$name"; then rm -f "$d/.$name.new"; '
-    'else mv -f "$d/.$name.new" "$d/$name"; echo "updated secret $name"; fi; done')
+    'else mv -f "$d/.$name.new" "$d/$name"; touch "$d/.changed"; echo "updated secret $name"; fi; done')
 
 
 def install_dir(user: str) -> str:
@@ -93,7 +94,10 @@ class Host(OnpremComponent):
                                         remote_path=where, triggers=[files.digest], opts=first)
         self.secrets = remote.Command(f"{name}-secrets", connection=self.connection,
                                       create=f"{host.sudo}sh -c '{WRITE_SECRETS}'", stdin=self._stdin(files, args.secrets),
-                                      logging=remote.Logging.STDERR, opts=first)
+                                      logging=remote.Logging.STDERR,
+                                      # a new value replaces the step (a new id): install runs again
+                                      opts=pulumi.ResourceOptions.merge(first, pulumi.ResourceOptions(
+                                          replace_on_changes=["stdin"])))
         self.install = remote.Command(
             f"{name}-install", connection=self.connection, create=f"{host.sudo}sh {where}/install.sh",
             delete=f"{host.sudo}systemctl disable --now reactor.service || true",
