@@ -247,7 +247,7 @@ def test_the_render_holds_the_four_steps_of_a_host_and_the_archive_is_its_files(
         assert {"install.sh", "health.sh"} <= set(archive)
         where = res[f"{name}-files"]["inputs"]["remotePath"]
         assert where == f"/home/{lab.user}/reactor-install"
-        assert res[f"{name}-install"]["inputs"]["create"] == f"sudo -n sh {where}/install.sh"
+        assert res[f"{name}-install"]["inputs"]["create"].startswith(f"sudo -n sh {where}/install.sh --for={files.digest[:16]}-")
         assert res[f"{name}-health"]["inputs"]["create"] == f"sudo -n sh {where}/health.sh"
         assert res[f"{name}-secrets"]["inputs"]["create"].startswith("sudo -n sh -c '")
         for step in ("files", "secrets", "install", "health"):  # it holds the private key

@@ -163,7 +163,8 @@ def test_every_host_of_the_inventory_is_copied_installed_and_health_checked_in_t
             assert files["type"] == COPY and secrets["type"] == install["type"] == health["type"] == COMMAND
             assert {files["urn"], secrets["urn"]} <= set(install["dependencies"]), host
             assert install["urn"] in health["dependencies"], host
-            assert install["inputs"]["create"].endswith("/reactor-install/install.sh"), host
+            assert "/reactor-install/install.sh --for=" in install["inputs"]["create"], host
+            assert "triggers" not in install["inputs"]  # a replacement would run its delete: the service stopped
             assert health["inputs"]["create"].endswith("/reactor-install/health.sh"), host
             assert secrets["inputs"]["stdin"] == "[secret]" and "connection" in secrets["secret_inputs"]
         assert len([r for r in resources if r["type"] == COPY]) == len(hosts)

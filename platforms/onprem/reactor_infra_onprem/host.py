@@ -7,7 +7,9 @@
   0600 files into /etc/reactor/secrets from the command's standard input (a Pulumi secret),
   never a command line; run again when a value changes.
 - `<host>-install` (`remote.Command`): `install.sh`, which changes only what differs and
-  restarts reactor.service only then; on destroy it stops and disables the service (data stays).
+  restarts reactor.service only then; run again in place when the files or secrets change (they
+  are named in its command line by digest and id, never by value); when the host leaves the
+  stack it stops and disables the service (data stays).
 - `<host>-health` (`remote.Command`): `health.sh`, which waits until every service here answers
   its health check.
 
@@ -98,10 +100,13 @@ class Host(OnpremComponent):
                                       # a new value replaces the step (a new id): install runs again
                                       opts=pulumi.ResourceOptions.merge(first, pulumi.ResourceOptions(
                                           replace_on_changes=["stdin"])))
+        # What it installs is part of the command (not `triggers`, which would replace the step and
+        # run its delete, stopping the service, after each change): a change runs it again in place;
+        # the delete runs only when the host leaves the stack (data volumes stay).
         self.install = remote.Command(
-            f"{name}-install", connection=self.connection, create=f"{host.sudo}sh {where}/install.sh",
+            f"{name}-install", connection=self.connection,
+            create=pulumi.Output.concat(f"{host.sudo}sh {where}/install.sh --for=", files.digest[:16], "-", self.secrets.id),
             delete=f"{host.sudo}systemctl disable --now reactor.service || true",
-            triggers=[files.digest, self.secrets.id],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.copy, self.secrets]))
         self.health = remote.Command(
             f"{name}-health", connection=self.connection, create=f"{host.sudo}sh {where}/health.sh",
