@@ -1,8 +1,8 @@
 """The first boot of every built rung, rehearsed with the real programs, from the rendered files.
 
 For each rung the platforms build, the files and checks are read back from the render itself
-(the AWS node's user data: compose.yaml and the files beside it; the local containers' uploads,
-volumes and health checks), and each service that can run here runs as its container would:
+(the cloud machines' user data: compose.yaml and the files beside it; the directory each on-prem
+host is sent; the local containers' uploads, volumes and health checks), and each service that can run here runs as its container would:
 - OpenBao as its image's user (100:1000, `setpriv`), its raft data in the directory the compose
   volume or Docker volume is mounted on, owned as Docker leaves a fresh volume there (the image's
   directory's owner); its health check (the rendered command's URL) answers healthy and not ready
@@ -99,8 +99,11 @@ def node_view(token: str) -> dict[Service, dict]:
                   for m in graph.find("azure-native:compute:VirtualMachine")]
     user_data += [base64.b64decode(m.inputs["virtualMachineProfile"]["osProfile"]["customData"]).decode()
                   for m in graph.find("azure-native:compute:VirtualMachineScaleSet")]
-    for data in user_data:  # every machine's compose project
-        files = {f["path"]: f["content"] for f in yaml.safe_load(data)["write_files"]}
+    machines = [{f["path"]: f["content"] for f in yaml.safe_load(data)["write_files"]} for data in user_data]
+    # on-prem: the directory each host is sent (files/<path> at <path>)
+    machines += [{p.removeprefix("files"): text for p, text in copy.inputs["source"]["archive"].items()
+                  if p.startswith("files/")} for copy in graph.find("command:remote:CopyToRemote")]
+    for files in machines:  # every machine's compose project
         compose = yaml.safe_load(files["/opt/reactor/compose.yaml"])
         for name, svc in compose["services"].items():
             if name not in {s.value for s in S}:
