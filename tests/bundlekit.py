@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from test_postgres_real import Cluster, _owner, psql_bin, require_locale, server_bin
+from test_postgres_real import Cluster, _owner, pg_workdir
 from tools import missing, require
 
 from reactor_infra import bundle, host_files, inventory, node_boot
@@ -327,23 +327,17 @@ def secret_values_in(out: Path) -> set[str]:
 
 @contextmanager
 def pg_lab() -> Iterator[Path]:
-    """A directory the postgres OS user can enter, with a copy of PostgreSQL 16 (as
-    test_postgres_real's); every server started below it is stopped afterwards."""
-    require_locale()
-    psql_bin()
-    shm = Path("/dev/shm")
-    root = Path(tempfile.mkdtemp(prefix="reactor-bundle-pg-", dir=shm if os.access(shm, os.W_OK) else None))
-    os.chmod(root, 0o755)
-    shutil.copytree(server_bin().parent, root / "server", symlinks=True)
-    try:
-        yield root
-    finally:
-        for data in root.glob("*/data"):
-            if (data / "postmaster.pid").exists():
-                subprocess.run([root / "server" / "bin" / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"],
-                               capture_output=True, timeout=60, check=False,
-                               **({"user": _owner()[0], "group": _owner()[1]} if os.geteuid() == 0 else {}))
-        shutil.rmtree(root, ignore_errors=True)
+    """test_postgres_real's work directory (a copy of PostgreSQL 16 the postgres OS user can
+    run); every server started below it is stopped afterwards."""
+    with pg_workdir("reactor-bundle-pg-") as root:
+        try:
+            yield root
+        finally:
+            for data in root.glob("*/data"):
+                if (data / "postmaster.pid").exists():
+                    subprocess.run([root / "server" / "bin" / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"],
+                                   capture_output=True, timeout=60, check=False,
+                                   **({"user": _owner()[0], "group": _owner()[1]} if os.geteuid() == 0 else {}))
 
 
 def pg_cluster(work: Path, name: str, token: str) -> Cluster:

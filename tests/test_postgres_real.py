@@ -35,6 +35,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -220,20 +221,26 @@ def _owner() -> tuple[int, int]:
     return (kw["user"], kw["group"]) if kw else (os.getuid(), os.getgid())
 
 
-@pytest.fixture(scope="module")
-def workdir() -> Iterator[Path]:
+@contextmanager
+def pg_workdir(prefix: str = "reactor-pg-") -> Iterator[Path]:
     """A directory the postgres OS user can enter (pytest's tmp dirs are 0700 root), with a copy
-    of the server there (the checkout may not be readable by that user)."""
+    of the server there (the checkout may not be readable by that user); removed afterwards."""
     require_locale()
     psql_bin()
     shm = Path("/dev/shm")  # memory: initdb writes ~40 MB per cluster
-    root = Path(tempfile.mkdtemp(prefix="reactor-pg-", dir=shm if os.access(shm, os.W_OK) else None))
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=shm if os.access(shm, os.W_OK) else None))
     os.chmod(root, 0o755)
     shutil.copytree(server_bin().parent, root / "server", symlinks=True)
     try:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    with pg_workdir() as root:
+        yield root
 
 
 def _new_cluster(workdir: Path, name: str, token: str) -> Cluster:
