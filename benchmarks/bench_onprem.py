@@ -7,6 +7,14 @@ peak RSS (benchkit.measure), median of --runs, for the example inventories `reac
 inventory` prints. Also every @onprem token rendered once in one process (the snapshot suite's
 work). Run by hand, never a timed test:
     uv run python benchmarks/bench_onprem.py [--runs 5] [TOKEN ...]
+
+Measured (2 vCPUs, quiet machine; Python 3.11, pulumi 3.272, pulumi-command 1.2.1), median of 3:
+  token          resources  render s  CPU s  RSS MiB  bundle s  CPU s  RSS MiB
+  E5@onprem             39      0.86   0.85       69      0.46   0.46       41
+  E6+ha@onprem          70      1.09   1.10       72      0.50   0.50       41
+  every @onprem token in one process: 18 renders, 632 resources, 3.85 s
+pulumi-command's SDK is small (no cloud SDK to import): an on-prem render costs little more
+than Pulumi's own start; the bundle imports no Pulumi at all.
 """
 
 from __future__ import annotations
