@@ -48,7 +48,9 @@ class Recipe:
         public = host_files.late_values(plan, extras)[host_files.machine_places.PUBLIC_HOST]
         return Deployment(
             public_url=f"https://{public}", reactor_toml=toml,
-            endpoints={name: h.address for name, h in extras.hosts.items()})
+            # what the render's secret connections hide, for review: who, where, which host key
+            endpoints={name: f"{h.user}@{h.address}:{h.port} {inventory.fingerprint(h.host_key)}"
+                       for name, h in extras.hosts.items()})
 
     def _staging(self, host: str) -> Path:
         """Where a host's directory is written before the copy: the user's cache, per install."""
