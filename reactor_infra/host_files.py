@@ -272,6 +272,8 @@ def install_script(plan: Plan, host: HostFiles, shared: Mapping[str, str | None]
     ]
     if any(shared.values()):
         lines.append('  command -v mount.nfs >/dev/null || fail "mount.nfs is missing: install nfs-common (Debian, Ubuntu) or nfs-utils (RHEL)"')
+    if host_firewall.UNIT in host.units:
+        lines.append('  command -v iptables-restore >/dev/null || fail "iptables is missing: the host firewall loads its chain with it"')
     lines += [
         "fi",
         "# the secrets this host keeps: from the bundle's secrets/ when it has one (the run writes",
