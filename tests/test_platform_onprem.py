@@ -320,3 +320,15 @@ def test_size_2_keeps_postgres_on_the_node_and_refuses_a_database_url():
     inv = onprem_inventory("E2@onprem") | {"database_url": inventory.EXAMPLE_DATABASE_URL}
     assert any("keeps Postgres on its own node" in p for p in _problems("E2@onprem", inv))
     assert Service.POSTGRES in build_plan(parse("E2@onprem")).app_tier.services
+
+
+def test_the_shipped_inventories_are_the_examples_every_snapshot_renders_with():
+    """stacks/Pulumi.*onprem.yaml hold what `reactor-infra inventory` prints for their token: the
+    same example (tests/renders.py) every @onprem snapshot and test renders with."""
+    from reactor_infra.settings import read_stack_file
+
+    paths = sorted((ROOT / "stacks").glob("Pulumi.*onprem.yaml"))
+    assert len(paths) >= 3
+    for path in paths:
+        stack = read_stack_file(path)
+        assert stack.settings.extras["onprem"] == onprem_inventory(str(stack.topology)), path.name
