@@ -178,6 +178,8 @@ def problems(plan: Plan, extras: OnpremExtras) -> list[str]:
     """What is wrong with the inventory for this plan: one line per problem, naming the host or tier."""
     out: list[str] = []
     tiers = {t.name.value: t for t in machine_tiers(plan)}
+    if plan.topology.ha and plan.database.hosting is not DatabaseHosting.MANAGED:
+        tiers.pop("database", None)  # +ha's data is the operator's pair: `deployment_problems` asks for its URL
     names = ", ".join(tiers)
     for tier, hosts in extras.tiers.items():
         if tier not in tiers:

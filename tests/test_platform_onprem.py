@@ -107,6 +107,7 @@ BAD = [
     ("E5@onprem", lambda i: i.pop("shared_filesystem"), "extras.onprem.shared_filesystem: the app and edge nodes of E5@onprem share files"),
     ("E5@onprem", lambda i: i.__setitem__("shared_filesystem", "nfs-server"), "extras.onprem.shared_filesystem: 'nfs-server' is not an NFS export"),
     ("E6+ha@onprem", lambda i: i.pop("database_url"), "extras.onprem.database_url: E6+ha@onprem keeps its data in a primary/standby Postgres pair"),
+    ("E4+ha@onprem", lambda i: i.pop("database_url"), "extras.onprem.database_url: E4+ha@onprem keeps its data"),
     ("E6+ha@onprem", lambda i: i.__setitem__("database_url", "postgres://admin:hunter22@db.example.internal/postgres"),
      "extras.onprem.database_url: holds a password"),
     ("E2@onprem", lambda i: i["hosts"]["node-1"].pop("key"), "extras.onprem.hosts.node-1: give key (a private key file) or agent: true"),
@@ -120,6 +121,11 @@ def test_a_bad_inventory_is_refused_in_one_line_naming_the_host_or_tier(token, c
     problems = _problems(token, _broken(token, change))
     assert any(says in p for p in problems), problems
     assert all("\n" not in p for p in problems)
+
+
+def test_ha_without_the_operators_database_is_one_line_not_a_call_for_database_hosts():
+    problems = _problems("E4+ha@onprem", _broken("E4+ha@onprem", lambda i: i.pop("database_url")))
+    assert len(problems) == 1 and problems[0].startswith("extras.onprem.database_url:"), problems
 
 
 def test_the_cli_refuses_a_bad_inventory_in_one_line_per_problem_and_exit_2(tmp_path):
