@@ -83,7 +83,8 @@ def readme(plan: Plan, hosts: list[host_files.HostFiles], listed: list[str], to_
         services = ", ".join(s.value for s in host.services)
         lines.append(f"   - **{host.name}** ({host.tier.name.value}; {services}) on {where}")
     lines += ["",
-              "   copy `images/` and `hosts/<host>/` to it (`scp -r`, checking the host key below), then as root:",
+              "   copy `images/` and `hosts/<host>/` to it (`scp -rp`, which keeps the secrets 0600, checking",
+              "   the host key below), then as root:",
               "",
               "       sh images/load.sh && sh <host>/install.sh && sh <host>/health.sh",
               "",

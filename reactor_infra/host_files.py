@@ -23,7 +23,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from . import compose, database_url, host_firewall, late, machine_places, node_boot, openbao_bootstrap, templating
+from . import compose, database_url, host_firewall, machine_places, node_boot, openbao_bootstrap, templating
 from .inventory import Host, OnpremExtras, hosts_of
 from .layout import NATS_CLIENT, REACTOR, VAULT_API, DatabaseHosting, Plan, SecretGenerator, Service, TierPlan
 from .reactor_toml import default_endpoints
@@ -163,19 +163,11 @@ def _start_order(plan: Plan) -> list[TierPlan]:
 def _host(plan: Plan, name: str, tier: TierPlan, index: int, host: Host | None, files: node_boot.NodeFiles,
           values: Mapping[str, str], names: Mapping[str, tuple[str, ...]], admin: Mapping[str, str] | None,
           openbao: str, allowed: list[host_firewall.Allow] | None = None) -> HostFiles:
-    specs = node_boot.node_specs(plan, files)
-    if admin:  # the roles step connects to the operator's database as its admin role
-        specs = {s: replace(spec, prestart=tuple(replace(p, env={**p.env, **admin}) for p in spec.prestart))
-                 for s, spec in specs.items()}
-    specs = {s: late.bind_spec(spec, values) for s, spec in specs.items()}
-    project = {f"{node_boot.COMPOSE_DIR}/{n}": t for n, t in compose.config_files(specs).items()}
-    project[f"{node_boot.COMPOSE_DIR}/compose.yaml"] = compose.compose_yaml(
-        plan, specs, secrets_dir=node_boot.SECRETS_DIR,
-        host_paths={v: node_boot.shared_path(v) for v in files.shared_volumes}, extra_hosts=names,
+    specs, project = node_boot.project_files(
+        plan, files, values, extra_hosts=names, prestart_env=admin,
         publish_address=host.address if host is not None and allowed is not None else None)
     out = {path: ("0644", text) for path, text in project.items()}
-    out[node_boot.FETCH_SCRIPT] = ("0700", node_boot.fetch_secrets_script(
-        plan, files, compose.env_files(specs), compose.secret_files(specs)))
+    out[node_boot.FETCH_SCRIPT] = ("0700", project[node_boot.FETCH_SCRIPT])
     requires = []
     if allowed is not None:  # the host's own firewall: only the Plan's links reach its ports
         out[host_firewall.RULES_FILE] = ("0644", host_firewall.rules_file(plan, name, tier, allowed))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import catalogue, compose, late, openbao_bootstrap, templating
@@ -266,18 +266,24 @@ def cloud_config(plan: Plan, files: NodeFiles, late_values: Mapping[str, str] | 
 
 
 def project_files(plan: Plan, files: NodeFiles, late_values: Mapping[str, str] | None = None,
-                  extra_hosts: Mapping[str, tuple[str, ...]] | None = None
+                  extra_hosts: Mapping[str, tuple[str, ...]] | None = None, publish_address: str | None = None,
+                  prestart_env: Mapping[str, str] | None = None
                   ) -> tuple[dict[Service, ServiceSpec], dict[str, str]]:
     """A machine's services (late values bound) and the files of its compose project: the
     compose file and configs under COMPOSE_DIR, and the script that fetches its secrets.
-    `extra_hosts`: private name -> addresses its containers resolve it to (no private DNS)."""
+    `extra_hosts`: private name -> addresses its containers resolve it to (no private DNS);
+    `publish_address`: the host address its ports bind to (default: all); `prestart_env`: plain
+    variables every prestart step also gets (how the roles step reaches the operator's database)."""
     specs = node_specs(plan, files)
+    if prestart_env:
+        specs = {s: replace(spec, prestart=tuple(replace(p, env={**p.env, **prestart_env}) for p in spec.prestart))
+                 for s, spec in specs.items()}
     if late_values is not None:  # certificates, addresses: bound before the YAML is written
         specs = {s: late.bind_spec(spec, late_values) for s, spec in specs.items()}
     node_files = {f"{COMPOSE_DIR}/{name}": text for name, text in compose.config_files(specs).items()}
     node_files[f"{COMPOSE_DIR}/compose.yaml"] = compose.compose_yaml(
         plan, specs, secrets_dir=SECRETS_DIR, host_paths={v: shared_path(v) for v in files.shared_volumes},
-        extra_hosts=extra_hosts)
+        extra_hosts=extra_hosts, publish_address=publish_address)
     node_files[FETCH_SCRIPT] = fetch_secrets_script(plan, files, compose.env_files(specs), compose.secret_files(specs))
     return specs, node_files
 
